@@ -1,0 +1,64 @@
+"""The search API: thin routes that translate between HTTP and core."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import Row
+
+from api.deps import RegistryDep, SessionDep
+from api.envelope import ApiError, ok
+from api.params import parse_date_time
+from core.search import get_event, search_events
+
+router = APIRouter()
+
+
+def event_summary(row: Row[Any]) -> dict[str, Any]:
+    """The spec's EventSummary: exactly eight keys, local dates and times as the feed gave them."""
+    return {
+        "id": str(row.id),
+        "title": row.title,
+        "start_date": row.start_date.isoformat(),
+        "start_time": row.start_time.isoformat(timespec="seconds") if row.start_time else None,
+        "end_date": row.end_date.isoformat() if row.end_date else None,
+        "end_time": row.end_time.isoformat(timespec="seconds") if row.end_time else None,
+        "min_price": row.min_price,
+        "max_price": row.max_price,
+    }
+
+
+@router.get("/search", operation_id="searchEvents")
+def search(
+    session: SessionDep,
+    registry: RegistryDep,
+    starts_at: str | None = None,
+    ends_at: str | None = None,
+    provider: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    start = parse_date_time("starts_at", starts_at)
+    end = parse_date_time("ends_at", ends_at)
+    if start and end and start > end:
+        raise ApiError(400, "invalid_range", "starts_at must not be after ends_at")
+    if provider:
+        unknown = sorted({name for name in provider if name not in registry.entries})
+        if unknown:
+            known = ", ".join(sorted(registry.entries)) or "none"
+            raise ApiError(400, "unknown_provider", f"unknown provider {', '.join(unknown)} (known: {known})")
+        providers = list(dict.fromkeys(provider))
+    else:
+        providers = [entry.name for entry in registry.enabled()]
+    rows = search_events(session=session, starts_at=start, ends_at=end, providers=providers)
+    return ok({"events": [event_summary(row) for row in rows]})
+
+
+@router.get("/events/{event_id}", operation_id="getEvent")
+def read_event(event_id: str, session: SessionDep) -> dict[str, Any]:
+    try:
+        parsed = uuid.UUID(event_id)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"event id must be a UUID, not {event_id!r}") from None
+    row = get_event(session=session, event_id=parsed)
+    if row is None:
+        raise ApiError(404, "not_found", f"no event with id {parsed}")
+    return ok({"event": event_summary(row)})

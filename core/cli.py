@@ -1,0 +1,145 @@
+"""The `marquee` command."""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from core.errors import ConfigError, ProviderError
+from core.settings import Settings
+
+EXIT_CONFIG = 2
+EXIT_FETCH_FAILED = 1
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from core.registry import format_validation_error
+
+        raise ConfigError(f"invalid setting {format_validation_error('', exc)}") from exc
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.migrate import upgrade
+
+    upgrade(_settings().DATABASE_URL, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from core.db import create_db_engine
+    from core.ingest import fetch_provider
+    from core.registry import load_registry
+
+    settings = _settings()
+    entry = load_registry(settings).get(args.provider)
+    if entry.settings is None:
+        raise ConfigError(f"provider {entry.name!r} has invalid settings: {entry.settings_error}")
+    try:
+        report = fetch_provider(entry, engine=create_db_engine(settings), batch_size=settings.MARQUEE_BATCH_SIZE)
+    except ProviderError as exc:
+        print(f"fetch of {entry.name} failed: {exc}", file=sys.stderr)
+        return EXIT_FETCH_FAILED
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(
+            f"{entry.name}: {report.inserted} inserted, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.skipped} skipped "
+            f"({report.bytes} bytes in {report.seconds:.2f}s)"
+        )
+        for reason in report.skip_reasons:
+            print(f"  skipped {reason}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from core.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings)
+    app = create_app(settings)  # validates providers before the port opens
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from core.registry import load_registry
+
+    registry = load_registry(_settings())
+    listing = [
+        {
+            "name": entry.name,
+            "enabled": entry.enabled,
+            "plugin": entry.plugin.name,
+            "distribution": entry.plugin.distribution,
+            "version": entry.plugin.version,
+            "settings": entry.masked_settings(),
+            "settings_error": entry.settings_error,
+        }
+        for entry in registry.entries.values()
+    ]
+    if args.json:
+        print(json.dumps(listing, indent=2, default=str))
+        return 0
+    for item in listing:
+        state = "enabled" if item["enabled"] else "disabled"
+        origin = f"{item['distribution']} {item['version']}" if item["distribution"] else item["plugin"]
+        print(f"{item['name']} ({state}; plugin {item['plugin']} from {origin})")
+        for key, value in item["settings"].items():
+            print(f"    {key} = {value}")
+        if item["settings_error"]:
+            print(f"    invalid settings: {item['settings_error']}")
+    return 0
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marquee", description="Marquee: one search API over many event providers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    fetch = commands.add_parser("fetch", help="fetch one provider now and store its events")
+    fetch.add_argument("provider")
+    fetch.add_argument("--json", action="store_true", help="print the counts as JSON")
+    fetch.set_defaults(handler=cmd_fetch)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (no scheduler)")
+    _add_server_options(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    providers = commands.add_parser("providers", help="list registered providers and their settings")
+    providers.add_argument("--json", action="store_true")
+    providers.set_defaults(handler=cmd_providers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"marquee: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

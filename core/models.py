@@ -1,0 +1,81 @@
+"""The stored shape of Marquee's data. The schema changes only through `migrations/`."""
+
+import uuid
+from datetime import UTC, date, datetime, time
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: `timestamptz` on PostgreSQL, a naive UTC string on SQLite; always aware in Python."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(SQLModel, table=True):
+    """One event of one provider, with the latest values its feed gave."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "external_id", name="uq_event_provider_external_id"),
+        # Serves /search: range on starts_at, ordered by (starts_at, id), only searchable rows.
+        sa.Index(
+            "ix_event_searchable_starts_at",
+            "starts_at",
+            "id",
+            postgresql_where=sa.text("ever_on_sale"),
+            sqlite_where=sa.text("ever_on_sale"),
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    provider: str = Field(max_length=40)
+    external_id: str = Field(max_length=255)
+    title: str = Field(sa_type=sa.Text)
+    start_date: date
+    start_time: time | None = None
+    end_date: date | None = None
+    end_time: time | None = None
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    min_price: float | None = None
+    max_price: float | None = None
+    on_sale: bool
+    ever_on_sale: bool
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# The values a feed gives; a refetch that changes none of them rewrites nothing.
+FEED_COLUMNS = (
+    "title",
+    "start_date",
+    "start_time",
+    "end_date",
+    "end_time",
+    "starts_at",
+    "ends_at",
+    "min_price",
+    "max_price",
+    "on_sale",
+)

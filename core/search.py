@@ -1,0 +1,49 @@
+"""Reading events back: the search the API serves, over every enabled provider."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.models import Event
+
+TABLE = Event.__table__  # type: ignore[attr-defined]
+SUMMARY_COLUMNS = (
+    TABLE.c.id,
+    TABLE.c.title,
+    TABLE.c.start_date,
+    TABLE.c.start_time,
+    TABLE.c.end_date,
+    TABLE.c.end_time,
+    TABLE.c.min_price,
+    TABLE.c.max_price,
+)
+
+
+def search_events(
+    *,
+    session: Session,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    providers: Sequence[str] | None = None,
+) -> list[sa.Row[Any]]:
+    """Events ever on sale that start at or after `starts_at` and end at or before `ends_at`,
+    ordered by start, then id."""
+    query = sa.select(*SUMMARY_COLUMNS).where(TABLE.c.ever_on_sale)
+    if starts_at is not None:
+        query = query.where(TABLE.c.starts_at >= starts_at)
+    if ends_at is not None:
+        query = query.where(TABLE.c.ends_at <= ends_at)
+    if providers is not None:
+        query = query.where(TABLE.c.provider.in_(providers))
+    query = query.order_by(TABLE.c.starts_at, TABLE.c.id)
+    return list(session.execute(query))
+
+
+def get_event(*, session: Session, event_id: uuid.UUID) -> sa.Row[Any] | None:
+    """One searchable event by its public id."""
+    query = sa.select(*SUMMARY_COLUMNS).where(TABLE.c.id == event_id, TABLE.c.ever_on_sale)
+    return session.execute(query).first()

@@ -1,0 +1,56 @@
+"""The one settings object: every process-wide knob, read from the environment and `.env`."""
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./marquee.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    DATABASE_CONNECT_TIMEOUT_SECONDS: Annotated[float, Field(gt=0, le=60)] = 3.0
+    REDIS_URL: str | None = None
+    MARQUEE_PROVIDERS: Annotated[list[str], NoDecode] = ["fever"]
+    MARQUEE_BATCH_SIZE: Annotated[int, Field(ge=1, le=5000)] = 500
+    MARQUEE_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    MARQUEE_LOG_FORMAT: Literal["text", "json"] = "text"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        """Accept the usual `postgresql://` form and route it through psycopg 3."""
+        for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        if not value.startswith(("postgresql+psycopg://", "sqlite://")):
+            raise ValueError("must be a postgresql://… or sqlite:///… URL")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://host:port/db URL")
+        return value
+
+    @field_validator("MARQUEE_PROVIDERS", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            names = [str(name).strip().lower() for name in value]
+            return list(dict.fromkeys(name for name in names if name))
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
