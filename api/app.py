@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from api import ops, status
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import router
@@ -12,15 +13,24 @@ from core.settings import Settings, get_settings
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, registry: Registry | None = None
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    registry: Registry | None = None,
 ) -> FastAPI:
     """Build the app; the registry is validated here so a bad configuration never serves."""
     settings = settings or get_settings()
-    app = FastAPI(title="Marquee", version="0.1.0", description="One search API over many ticketing providers.")
+    app = FastAPI(
+        title="Marquee",
+        version="0.1.0",
+        description="One search API over many ticketing providers.",
+    )
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
     app.state.registry = registry if registry is not None else load_registry(settings)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(status.router)
+    app.include_router(ops.router)
     install_openapi(app)
     return app

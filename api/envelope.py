@@ -9,7 +9,9 @@ def ok(data: Any) -> dict[str, Any]:
     return {"data": data, "error": None}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message}, "data": None},

@@ -4,7 +4,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.envelope import ApiError, error_response
@@ -23,8 +24,12 @@ HTTP_CODES = {
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
-        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+        where = ".".join(
+            str(part) for part in error.get("loc", ()) if part not in ("query", "path")
+        )
+        parts.append(
+            f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid")
+        )
     return "; ".join(parts) or "invalid request"
 
 
@@ -39,14 +44,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
-        code = HTTP_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+        code = HTTP_CODES.get(
+            exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
+        )
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
         if isinstance(exc, OperationalError | PoolTimeoutError | DBAPIError):
-            log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
-            return error_response(500, "database_unavailable", "the event store is unreachable; try again shortly")
+            log.error(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                exc.__class__.__name__,
+            )
+            return error_response(
+                500, "database_unavailable", "the event store is unreachable; try again shortly"
+            )
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error occurred")

@@ -17,5 +17,7 @@ def parse_date_time(name: str, raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text[:10] + "T" + text[11:].replace("z", "Z"))
     except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be {DATE_TIME_HINT}, not {raw!r}") from None
+        raise ApiError(
+            400, "invalid_parameter", f"{name} must be {DATE_TIME_HINT}, not {raw!r}"
+        ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

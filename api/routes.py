@@ -44,7 +44,9 @@ def search(
         unknown = sorted({name for name in provider if name not in registry.entries})
         if unknown:
             known = ", ".join(sorted(registry.entries)) or "none"
-            raise ApiError(400, "unknown_provider", f"unknown provider {', '.join(unknown)} (known: {known})")
+            raise ApiError(
+                400, "unknown_provider", f"unknown provider {', '.join(unknown)} (known: {known})"
+            )
         providers = list(dict.fromkeys(provider))
     else:
         providers = [entry.name for entry in registry.enabled()]
@@ -57,7 +59,9 @@ def read_event(event_id: str, session: SessionDep) -> dict[str, Any]:
     try:
         parsed = uuid.UUID(event_id)
     except ValueError:
-        raise ApiError(400, "invalid_parameter", f"event id must be a UUID, not {event_id!r}") from None
+        raise ApiError(
+            400, "invalid_parameter", f"event id must be a UUID, not {event_id!r}"
+        ) from None
     row = get_event(session=session, event_id=parsed)
     if row is None:
         raise ApiError(404, "not_found", f"no event with id {parsed}")

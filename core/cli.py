@@ -41,7 +41,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if entry.settings is None:
         raise ConfigError(f"provider {entry.name!r} has invalid settings: {entry.settings_error}")
     try:
-        report = fetch_provider(entry, engine=create_db_engine(settings), batch_size=settings.MARQUEE_BATCH_SIZE)
+        report = fetch_provider(
+            entry, engine=create_db_engine(settings), batch_size=settings.MARQUEE_BATCH_SIZE
+        )
     except ProviderError as exc:
         print(f"fetch of {entry.name} failed: {exc}", file=sys.stderr)
         return EXIT_FETCH_FAILED
@@ -92,7 +94,9 @@ def cmd_providers(args: argparse.Namespace) -> int:
         return 0
     for item in listing:
         state = "enabled" if item["enabled"] else "disabled"
-        origin = f"{item['distribution']} {item['version']}" if item["distribution"] else item["plugin"]
+        origin = (
+            f"{item['distribution']} {item['version']}" if item["distribution"] else item["plugin"]
+        )
         print(f"{item['name']} ({state}; plugin {item['plugin']} from {origin})")
         for key, value in item["settings"].items():
             print(f"    {key} = {value}")
@@ -102,12 +106,16 @@ def cmd_providers(args: argparse.Namespace) -> int:
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marquee", description="Marquee: one search API over many event providers.")
+    parser = argparse.ArgumentParser(
+        prog="marquee", description="Marquee: one search API over many event providers."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -123,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(serve)
     serve.set_defaults(handler=cmd_serve)
 
-    providers = commands.add_parser("providers", help="list registered providers and their settings")
+    providers = commands.add_parser(
+        "providers", help="list registered providers and their settings"
+    )
     providers.add_argument("--json", action="store_true")
     providers.set_defaults(handler=cmd_providers)
     return parser

@@ -42,7 +42,9 @@ class ProviderSettings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Madrid)") from exc
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Madrid)"
+            ) from exc
         return value
 
     @field_validator("url")

@@ -1,8 +1,8 @@
 """Streaming HTTP download with a size cap, a deadline and transient/permanent classification."""
 
 import time
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import IO
 
 import httpx
@@ -32,7 +32,9 @@ def _check_status(response: httpx.Response) -> None:
         return
     reason = f"HTTP {status} from {response.url.copy_with(query=None)}"
     if status in (408, 429) or status >= 500:
-        raise TransientError(reason, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        raise TransientError(
+            reason, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+        )
     raise PermanentError(reason)
 
 
@@ -63,4 +65,3 @@ def download(
         raise TransientError(f"connection failed: {exc}") from exc
     except httpx.InvalidURL as exc:
         raise PermanentError(f"invalid URL: {exc}") from exc
-

@@ -79,7 +79,9 @@ def download_feed(entry: ProviderEntry, sink: IO[bytes]) -> int:
     """Run the provider's fetch step into `sink`; return the bytes written."""
     assert entry.settings is not None
     timeout = httpx.Timeout(entry.settings.timeout_seconds)
-    with httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client:
+    with httpx.Client(
+        timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+    ) as client:
         entry.provider.fetch(entry.settings, client, sink)
     return sink.tell()
 
@@ -105,7 +107,11 @@ def ingest(
         close = getattr(results, "close", None)
         if close:
             close()
-    report.inserted, report.updated, report.unchanged = counts.inserted, counts.updated, counts.unchanged
+    report.inserted, report.updated, report.unchanged = (
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+    )
     return report
 
 

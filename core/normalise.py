@@ -42,7 +42,10 @@ def normalise(provider: str, zone: ZoneInfo, event: ParsedEvent) -> dict[str, An
     title = (event.title or "").strip()
     if not title:
         raise ValueError("event has no title")
-    min_price, max_price = _price(event.min_price, "min_price"), _price(event.max_price, "max_price")
+    min_price, max_price = (
+        _price(event.min_price, "min_price"),
+        _price(event.max_price, "max_price"),
+    )
     if (min_price is None) != (max_price is None):
         raise ValueError("min_price and max_price go together")
     if min_price is not None and max_price is not None and min_price > max_price:

@@ -74,10 +74,13 @@ def format_validation_error(prefix: str, exc: ValidationError) -> str:
 def _entry_point_plugins(group: str) -> Iterable[tuple[EntryPoint, PluginInfo]]:
     for entry_point in sorted(entry_points(group=group), key=lambda ep: ep.name):
         dist = entry_point.dist
-        yield entry_point, PluginInfo(
-            name=entry_point.name,
-            distribution=dist.name if dist else None,
-            version=dist.version if dist else None,
+        yield (
+            entry_point,
+            PluginInfo(
+                name=entry_point.name,
+                distribution=dist.name if dist else None,
+                version=dist.version if dist else None,
+            ),
         )
 
 

@@ -35,7 +35,9 @@ def _insert_for(session: Session) -> Any:
     raise RuntimeError(f"no upsert for the {dialect} dialect")
 
 
-def upsert_events(session: Session, rows: Sequence[dict[str, Any]], *, now: datetime) -> UpsertCounts:
+def upsert_events(
+    session: Session, rows: Sequence[dict[str, Any]], *, now: datetime
+) -> UpsertCounts:
     """Insert new events and update changed ones; rows whose feed values are unchanged are not
     rewritten. The caller owns the transaction."""
     # One statement cannot touch a row twice: within a batch the last occurrence wins.

@@ -1,0 +1,65 @@
+"""Validate responses against the contract file, the way a client generated from it would."""
+
+from datetime import time as _time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import FormatChecker
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "swagger.yaml"
+SPEC_URI = "urn:marquee:swagger"
+
+# The spec's own example for `time` is "22:38:19": a local time without an offset.
+FORMAT_CHECKER = FormatChecker()
+for _name in ("date", "date-time", "uuid"):
+    FORMAT_CHECKER.checkers[_name] = OAS30Validator.FORMAT_CHECKER.checkers[_name]
+
+
+@FORMAT_CHECKER.checks("time", raises=ValueError)
+def _local_time(value: object) -> bool:
+    if isinstance(value, str):
+        _time.fromisoformat(value)
+    return True
+
+
+@cache
+def spec() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+def _validator(schema: dict[str, Any]) -> OAS30Validator:
+    resource = Resource.from_contents(spec(), default_specification=DRAFT4)
+    registry = Registry().with_resource(SPEC_URI, resource)
+    return OAS30Validator(schema, registry=registry, format_checker=FORMAT_CHECKER)
+
+
+def response_schema(path: str, status: int, method: str = "get") -> dict[str, Any]:
+    response = spec()["paths"][path][method]["responses"][status]
+    if "$ref" in response:
+        name = response["$ref"].rsplit("/", 1)[-1]
+        response = spec()["components"]["responses"][name]
+    schema = response["content"]["application/json"]["schema"]
+    return _rebase(schema)
+
+
+def _rebase(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: (SPEC_URI + value if key == "$ref" and value.startswith("#") else _rebase(value))
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase(item) for item in node]
+    return node
+
+
+def assert_matches_spec(path: str, status: int, body: Any) -> None:
+    """Fail with every violation when `body` is not what the contract says `path` answers."""
+    validator = _validator(response_schema(path, status))
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
