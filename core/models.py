@@ -79,3 +79,24 @@ FEED_COLUMNS = (
     "max_price",
     "on_sale",
 )
+
+
+class FetchRun(SQLModel, table=True):
+    """One attempt to fetch one provider, however it ended."""
+
+    __tablename__ = "fetch_run"
+    __table_args__ = (sa.Index("ix_fetch_run_provider_started_at", "provider", "started_at"),)
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    provider: str = Field(max_length=40)
+    trigger: str = Field(max_length=20)  # schedule | cli | embedded | api
+    attempt: int = 1
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(max_length=20)  # running | success | failed | retrying | skipped
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    error: str | None = Field(default=None, sa_type=sa.Text)
