@@ -13,48 +13,59 @@ class _Cancelled(Exception):
 
 
 def iterate_pushed[T](
-    produce: Callable[[Callable[[T], None]], None], *, buffer: int = 256
+    produce: Callable[[Callable[[T], None]], None], *, batch: int = 128, buffer: int = 8
 ) -> Iterator[T]:
-    """Run `produce(emit)` in a thread and yield each item it emits.
+    """Run `produce(emit)` in a thread and yield each item it emits, in order.
 
-    At most `buffer` items wait at once, so a consumer that writes batches to a database keeps the
-    parser from running ahead. An exception in `produce` is re-raised here; closing the iterator
-    early stops the producer.
+    Items cross threads in lists of `batch` (one handoff per item would cost more than parsing),
+    and at most `buffer` lists wait at once, so the parser never runs far ahead of a consumer that
+    writes to a database. An exception in `produce` is re-raised here; closing the iterator early
+    stops the producer.
     """
-    items: queue.Queue[Any] = queue.Queue(maxsize=buffer)
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=buffer)
     stop = threading.Event()
+    pending: list[T] = []
 
-    def put(item: Any) -> None:
+    def put(message: Any) -> None:
         while not stop.is_set():
             try:
-                items.put(item, timeout=0.05)
+                handoff.put(message, timeout=0.05)
                 return
             except queue.Full:
                 continue
         raise _Cancelled
 
+    def emit(item: T) -> None:
+        pending.append(item)
+        if len(pending) >= batch:
+            put(pending.copy())
+            pending.clear()
+
     def run() -> None:
+        error: BaseException | None = None
         try:
-            produce(put)
-            put((_DONE, None))
+            produce(emit)
+            if pending:
+                put(pending.copy())
         except _Cancelled:
             return
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            try:
-                put((_DONE, exc))
-            except _Cancelled:
-                return
+            error = exc
+        try:
+            put((_DONE, error))
+        except _Cancelled:
+            return
 
     worker = threading.Thread(target=run, name="marquee-parse", daemon=True)
     worker.start()
     try:
         while True:
-            item = items.get()
-            if type(item) is tuple and len(item) == 2 and item[0] is _DONE:
-                if item[1] is not None:
-                    raise item[1]
+            message = handoff.get()
+            if type(message) is tuple:
+                if message[1] is not None:
+                    raise message[1]
                 return
-            yield item
+            yield from message
     finally:
         stop.set()
         worker.join()
