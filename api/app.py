@@ -32,5 +32,6 @@ def create_app(
     app.include_router(router)
     app.include_router(status.router)
     app.include_router(ops.router)
+    ops.install_metrics(app)
     install_openapi(app)
     return app

@@ -1,5 +1,107 @@
-"""Operator endpoints: /health, /ready, /metrics."""
+"""Operator endpoints: /health, /ready, /metrics, and the request metrics behind /metrics."""
 
-from fastapi import APIRouter
+import logging
+import time
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.envelope import error_response, ok
+from core.metrics import StoreCollector, ping_database
+
+log = logging.getLogger("api")
 
 router = APIRouter(tags=["operations"])
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
+@router.get("/health", summary="Liveness: the process answers; touches nothing else")
+async def health() -> dict[str, Any]:
+    return ok({"status": "ok"})
+
+
+@router.get("/ready", summary="Readiness: the database answers, else 503")
+async def ready(request: Request) -> Any:
+    engine = request.app.state.engine
+    timeout = request.app.state.settings.DATABASE_CONNECT_TIMEOUT_SECONDS
+    check = partial(ping_database, engine, timeout_seconds=timeout)
+    try:
+        # The thread is abandoned if the database hangs, so the probe itself answers in time.
+        with anyio.fail_after(timeout):
+            await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+    except (SQLAlchemyError, TimeoutError) as exc:
+        log.warning("not ready: database unreachable (%s)", exc.__class__.__name__)
+        return error_response(503, "database_unavailable", "the event store is unreachable")
+    return ok({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    # A plain def: the store collector queries the database, so this runs in the threadpool.
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by route template, so labels stay few."""
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            # The router writes the matched route into the shared scope; raw paths never label.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            self.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.requests.labels(method, route, str(status)).inc()
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Give the app its own registry, so several apps in one process never share series."""
+    registry = CollectorRegistry()
+    registry.register(
+        StoreCollector(
+            app.state.engine, timeout_seconds=app.state.settings.DATABASE_CONNECT_TIMEOUT_SECONDS
+        )
+    )
+    requests = Counter(
+        "marquee_http_requests",
+        "HTTP requests by method, route template and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "marquee_http_request_duration_seconds",
+        "HTTP request latency by method and route template",
+        ["method", "route"],
+        registry=registry,
+    )
+    app.state.metrics = registry
+    app.add_middleware(RequestMetrics, requests=requests, latency=latency)

@@ -1,0 +1,143 @@
+"""What operators measure, read from the shared database at scrape time.
+
+Fetches run in worker processes, so the API process holds no fetch counters of its own: the
+`fetch_run` and `event` tables are the one record every process shares.
+"""
+
+import logging
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.models import Event, FetchRun
+
+log = logging.getLogger("marquee.metrics")
+
+RUNS = FetchRun.__table__  # type: ignore[attr-defined]
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+RUNNING = "running"
+SUCCESS = "success"
+
+
+def _duration_seconds(dialect: str) -> sa.ColumnElement[float]:
+    if dialect == "postgresql":
+        return sa.func.extract("epoch", RUNS.c.finished_at - RUNS.c.started_at)
+    # SQLite keeps instants as naive UTC text, which julianday() reads.
+    return (sa.func.julianday(RUNS.c.finished_at) - sa.func.julianday(RUNS.c.started_at)) * 86400.0
+
+
+def _runs_query(dialect: str) -> sa.Select[tuple[str, str, int, float, int]]:
+    return sa.select(
+        RUNS.c.provider,
+        RUNS.c.outcome,
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(_duration_seconds(dialect)), 0.0),
+        sa.func.coalesce(sa.func.sum(RUNS.c.inserted + RUNS.c.updated), 0),
+    ).group_by(RUNS.c.provider, RUNS.c.outcome)
+
+
+EVENTS_QUERY = sa.select(
+    EVENTS.c.provider,
+    sa.func.count(),
+    sa.func.count().filter(EVENTS.c.ever_on_sale),
+).group_by(EVENTS.c.provider)
+
+
+def _limit_statements(connection: Connection, timeout_seconds: float) -> None:
+    # A scrape must never pile up queries on a struggling database.
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text(f"SET LOCAL statement_timeout = {max(1, int(timeout_seconds * 1000))}")
+        )
+
+
+def ping_database(engine: Engine, *, timeout_seconds: float) -> None:
+    """Raise SQLAlchemyError unless the database answers a trivial query."""
+    with engine.connect() as connection:
+        _limit_statements(connection, timeout_seconds)
+        connection.execute(sa.text("SELECT 1"))
+
+
+class StoreCollector(Collector):
+    """Fetch runs by outcome, their durations, events upserted, stored and searchable."""
+
+    def __init__(self, engine: Engine, *, timeout_seconds: float) -> None:
+        self._engine = engine
+        self._timeout_seconds = timeout_seconds
+
+    def describe(self) -> list[Metric]:
+        # Registering must not query the database; names are only known at scrape time.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "marquee_store_up", "1 if the fetch and event figures could be read from the database"
+        )
+        try:
+            with self._engine.connect() as connection:
+                _limit_statements(connection, self._timeout_seconds)
+                runs = connection.execute(_runs_query(connection.dialect.name)).all()
+                events = connection.execute(EVENTS_QUERY).all()
+        except SQLAlchemyError as exc:
+            log.warning("metrics could not read the database: %s", exc.__class__.__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _run_metrics(runs)
+        yield from _event_metrics(events)
+
+
+def _run_metrics(rows: list[sa.Row[tuple[str, str, int, float, int]]]) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        "marquee_fetch_runs",
+        "Finished fetch runs by provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    in_progress = GaugeMetricFamily(
+        "marquee_fetch_runs_in_progress", "Fetch runs started and not finished", labels=["provider"]
+    )
+    durations = SummaryMetricFamily(
+        "marquee_fetch_duration_seconds",
+        "Wall time of finished fetch runs by provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    upserted = CounterMetricFamily(
+        "marquee_events_upserted",
+        "Events inserted or changed by successful fetch runs",
+        labels=["provider"],
+    )
+    written: dict[str, int] = {}
+    for provider, outcome, count, seconds, changed in rows:
+        if outcome == RUNNING:
+            # Not a counter: a running row changes outcome when it finishes.
+            in_progress.add_metric([provider], count)
+            continue
+        runs.add_metric([provider, outcome], count)
+        durations.add_metric([provider, outcome], count_value=count, sum_value=float(seconds))
+        if outcome == SUCCESS:
+            written[provider] = written.get(provider, 0) + int(changed)
+    for provider, changed in sorted(written.items()):
+        upserted.add_metric([provider], changed)
+    yield from (runs, in_progress, durations, upserted)
+
+
+def _event_metrics(rows: list[sa.Row[tuple[str, int, int]]]) -> Iterator[Metric]:
+    stored = GaugeMetricFamily(
+        "marquee_events_stored", "Events stored per provider", labels=["provider"]
+    )
+    searchable = GaugeMetricFamily(
+        "marquee_events_searchable",
+        "Events /search can return (ever on sale) per provider",
+        labels=["provider"],
+    )
+    for provider, total, on_sale in rows:
+        stored.add_metric([provider], total)
+        searchable.add_metric([provider], on_sale)
+    yield from (stored, searchable)
