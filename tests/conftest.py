@@ -2,7 +2,7 @@
 and an environment that a developer's own `.env` or shell cannot leak into."""
 
 import os
-import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +81,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         engine.dispose()
         return url
     path = tmp_path / "marquee.db"
-    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    # The template is in WAL mode and its migration engine may still be open: a plain file copy
+    # would miss what sits in the -wal file, so copy through SQLite's backup API.
+    template = sqlite3.connect(request.getfixturevalue("sqlite_template"))
+    copy = sqlite3.connect(path)
+    try:
+        template.backup(copy)
+    finally:
+        copy.close()
+        template.close()
     return f"sqlite:///{path}"
 
 
