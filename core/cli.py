@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from core.errors import ConfigError, ProviderError
+from core.errors import ConfigError
 from core.settings import Settings
 
 EXIT_CONFIG = 2
@@ -32,20 +32,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from core.db import create_db_engine
-    from core.ingest import fetch_provider
+    from core.jobs import build_context, run_fetch
+    from core.logs import configure_logging
     from core.registry import load_registry
 
     settings = _settings()
-    entry = load_registry(settings).get(args.provider)
+    configure_logging(settings)
+    registry = load_registry(settings)
+    entry = registry.get(args.provider)
     if entry.settings is None:
         raise ConfigError(f"provider {entry.name!r} has invalid settings: {entry.settings_error}")
-    try:
-        report = fetch_provider(
-            entry, engine=create_db_engine(settings), batch_size=settings.MARQUEE_BATCH_SIZE
-        )
-    except ProviderError as exc:
-        print(f"fetch of {entry.name} failed: {exc}", file=sys.stderr)
+    # The same job the scheduler runs, so this run is locked and recorded too; no retries here.
+    context = build_context(settings, registry=registry)
+    result = run_fetch(context, entry.name, trigger="cli", retry=False)
+    report = result.report
+    if report is None:
+        verb = "skipped" if result.outcome == "skipped" else "failed"
+        print(f"fetch of {entry.name} {verb}: {result.error}", file=sys.stderr)
         return EXIT_FETCH_FAILED
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -70,6 +73,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings)
     app = create_app(settings)  # validates providers before the port opens
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]
+    from core.registry import load_registry
+
+    if not settings.REDIS_URL:
+        raise ConfigError(
+            "REDIS_URL is not set: workers and beat need Redis (`marquee run` needs none)"
+        )
+    load_registry(settings)  # a bad provider configuration stops the process before it starts
+    from core.celery_app import app
+
+    return app
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    app = _celery_app(settings)
+    app.worker_main(["worker", "--queues", settings.MARQUEE_CELERY_QUEUE, *args.celery_args])
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    app = _celery_app(_settings())
+    app.start(["beat", *args.celery_args])
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+    from core.embedded import EmbeddedScheduler
+    from core.jobs import build_context
+    from core.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings)
+    app = create_app(settings)
+    scheduler = None
+    if settings.REDIS_URL:
+        logging.getLogger("marquee.run").info(
+            "REDIS_URL is set: Celery beat and workers schedule fetches; this process only serves"
+        )
+    else:
+        context = build_context(settings, registry=app.state.registry, engine=app.state.engine)
+        scheduler = EmbeddedScheduler(context).start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
     return 0
 
 
@@ -130,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API (no scheduler)")
     _add_server_options(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    run = commands.add_parser(
+        "run", help="serve the HTTP API and fetch every provider on schedule, in one process"
+    )
+    _add_server_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    celery_args = "extra Celery options after `--`, e.g. `-- --concurrency 4`"
+    worker = commands.add_parser("worker", help="run a Celery worker that fetches providers")
+    worker.add_argument("celery_args", nargs="*", help=celery_args)
+    worker.set_defaults(handler=cmd_worker)
+    beat = commands.add_parser("beat", help="run Celery beat, the one scheduler of a fleet")
+    beat.add_argument("celery_args", nargs="*", help=celery_args)
+    beat.set_defaults(handler=cmd_beat)
 
     providers = commands.add_parser(
         "providers", help="list registered providers and their settings"

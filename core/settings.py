@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     MARQUEE_BATCH_SIZE: Annotated[int, Field(ge=1, le=5000)] = 500
     MARQUEE_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     MARQUEE_LOG_FORMAT: Literal["text", "json"] = "text"
+    # Scheduling: retries of transient failures, the per-provider run lock, Celery's Redis keys.
+    MARQUEE_RETRY_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=20)] = 4
+    MARQUEE_RETRY_BACKOFF_SECONDS: Annotated[float, Field(gt=0, le=3600)] = 3.0
+    MARQUEE_RETRY_BACKOFF_MAX_SECONDS: Annotated[float, Field(gt=0, le=86_400)] = 120.0
+    MARQUEE_LOCK_TIMEOUT_SECONDS: Annotated[int, Field(ge=10, le=86_400)] = 900
+    MARQUEE_REDIS_KEY_PREFIX: Annotated[str, Field(max_length=100)] = "marquee:"
+    MARQUEE_CELERY_QUEUE: Annotated[str, Field(min_length=1, max_length=100)] = "marquee"
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -1,0 +1,90 @@
+"""The Celery app and its one thin task. The only module that imports Celery.
+
+Run with `marquee worker` / `marquee beat` (or `celery -A core.celery_app worker|beat`).
+"""
+
+from typing import Any
+
+from celery import Celery, Task
+from celery.beat import Scheduler
+from celery.signals import setup_logging
+
+from core.errors import ConfigError
+from core.jobs import process_context, run_fetch
+from core.logs import configure_logging
+from core.schedule import TASK_FETCH_PROVIDER, build_beat_schedule
+from core.settings import Settings, get_settings
+
+RESULT_EXPIRES_SECONDS = 24 * 3600
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """Redis is the broker and the result store; every key carries MARQUEE_REDIS_KEY_PREFIX."""
+    if not settings.REDIS_URL:
+        raise ConfigError(
+            "REDIS_URL is not set: Celery workers and beat need Redis "
+            "(use `marquee run` for a single process without Redis)"
+        )
+    prefix = {"global_keyprefix": settings.MARQUEE_REDIS_KEY_PREFIX}
+    celery = Celery("marquee", broker=settings.REDIS_URL, backend=settings.REDIS_URL)
+    celery.conf.update(
+        broker_transport_options=prefix,
+        result_backend_transport_options=prefix,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=settings.MARQUEE_CELERY_QUEUE,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=RESULT_EXPIRES_SECONDS,
+        # One fetch at a time per worker process: a long download must not hoard queued runs.
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_scheduler=f"{__name__}:ProviderScheduler",
+    )
+    return celery
+
+
+class ProviderScheduler(Scheduler):
+    """Beat's schedule, built from the enabled providers when beat starts, held in memory.
+
+    In memory, so beat needs no writable state file; a restarted beat fetches everything once.
+    """
+
+    def setup_schedule(self) -> None:
+        context = process_context()
+        self.app.conf.beat_schedule = build_beat_schedule(
+            context.registry.enabled(), queue=context.settings.MARQUEE_CELERY_QUEUE
+        )
+        super().setup_schedule()
+
+
+@setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    configure_logging(get_settings())
+
+
+app = create_celery_app(get_settings())
+
+
+@app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)
+def fetch_provider_task(
+    self: Task, provider: str, trigger: str = "schedule", first_started: float | None = None
+) -> dict[str, Any]:
+    """Run the fetch job; on a transient failure, come back after the policy's delay."""
+    result = run_fetch(
+        process_context(),
+        provider,
+        trigger=trigger,
+        attempt=self.request.retries + 1,
+        first_started=first_started,
+    )
+    if result.retry_in is not None:
+        # The retry is bounded by the retry span, not by the first message's expiry.
+        raise self.retry(
+            kwargs={"trigger": trigger, "first_started": result.first_started},
+            countdown=result.retry_in,
+            expires=None,
+        )
+    return result.as_dict()

@@ -1,0 +1,222 @@
+"""The one fetch job every trigger calls: `marquee fetch`, the Celery task, the embedded scheduler.
+
+It takes the provider's run lock, records the attempt, calls `core.ingest.fetch_provider` and
+decides whether a failure is worth retrying. Triggers only differ in how they wait for a retry.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from core import runs
+from core.db import create_db_engine, transaction
+from core.errors import ConfigError, MarqueeError, TransientError
+from core.ingest import FetchReport, fetch_provider
+from core.locks import LocalLocks, Locks, RedisLocks
+from core.registry import Registry, load_registry
+from core.schedule import RetryPolicy, ScheduledFetch
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("marquee.jobs")
+
+
+@dataclass(slots=True)
+class JobContext:
+    """What a process needs to run fetch jobs, built once per process."""
+
+    settings: Settings
+    registry: Registry
+    engine: Engine
+    locks: Locks
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.settings.MARQUEE_RETRY_MAX_ATTEMPTS,
+            backoff_seconds=self.settings.MARQUEE_RETRY_BACKOFF_SECONDS,
+            backoff_max_seconds=self.settings.MARQUEE_RETRY_BACKOFF_MAX_SECONDS,
+        )
+
+
+def create_locks(settings: Settings) -> Locks:
+    if settings.REDIS_URL:
+        return RedisLocks(
+            settings.REDIS_URL,
+            prefix=settings.MARQUEE_REDIS_KEY_PREFIX,
+            timeout_seconds=settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
+        )
+    return LocalLocks()
+
+
+def build_context(
+    settings: Settings, *, registry: Registry | None = None, engine: Engine | None = None
+) -> JobContext:
+    return JobContext(
+        settings=settings,
+        registry=registry if registry is not None else load_registry(settings),
+        engine=engine if engine is not None else create_db_engine(settings),
+        locks=create_locks(settings),
+    )
+
+
+_context: JobContext | None = None
+_context_guard = threading.Lock()
+
+
+def process_context() -> JobContext:
+    """The context of a worker process, built on first use (after any fork)."""
+    global _context
+    with _context_guard:
+        if _context is None:
+            _context = build_context(get_settings())
+        return _context
+
+
+@dataclass(slots=True)
+class JobResult:
+    provider: str
+    outcome: str
+    attempt: int
+    run_id: str | None = None
+    report: FetchReport | None = None
+    error: str | None = None
+    retry_in: float | None = None
+    first_started: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "outcome": self.outcome,
+            "attempt": self.attempt,
+            "run_id": self.run_id,
+            "report": self.report.as_dict() if self.report else None,
+            "error": self.error,
+            "retry_in": self.retry_in,
+        }
+
+
+def run_fetch(
+    context: JobContext,
+    provider: str,
+    *,
+    trigger: str,
+    attempt: int = 1,
+    first_started: float | None = None,
+    retry: bool = True,
+) -> JobResult:
+    """Fetch `provider` once, unless another run holds its lock; never raises for a failed fetch.
+
+    `first_started` (epoch seconds) is when attempt 1 began, so retries stay within the span.
+    """
+    first_started = time.time() if first_started is None else first_started
+    result = JobResult(provider, runs.FAILED, attempt, first_started=first_started)
+    lock = context.locks.for_provider(provider)
+    if not lock.acquire():
+        with transaction(context.engine) as session:
+            run = runs.record_skipped(
+                session=session, provider=provider, trigger=trigger, attempt=attempt
+            )
+            result.run_id, result.outcome = str(run.id), runs.SKIPPED
+        log.info(
+            "run skipped: another run holds the lock",
+            extra={"provider": provider, "run_id": result.run_id},
+        )
+        return result
+    try:
+        _run_locked(context, result, trigger=trigger, retry=retry)
+    finally:
+        lock.release()
+    return result
+
+
+def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: bool) -> None:
+    provider = result.provider
+    with transaction(context.engine) as session:
+        run = runs.start_run(
+            session=session, provider=provider, trigger=trigger, attempt=result.attempt
+        )
+        result.run_id = str(run.id)
+    extra = {"provider": provider, "run_id": result.run_id}
+    log.info("run started", extra={**extra, "trigger": trigger, "attempt": result.attempt})
+    try:
+        entry = context.registry.get(provider)
+        if entry.settings is None:
+            raise ConfigError(f"provider {provider!r} has invalid settings: {entry.settings_error}")
+        report = fetch_provider(
+            entry, engine=context.engine, batch_size=context.settings.MARQUEE_BATCH_SIZE
+        )
+    except TransientError as exc:
+        result.error = str(exc)
+        if retry:
+            result.retry_in = _retry_delay(context, result, exc)
+        result.outcome = runs.FAILED if result.retry_in is None else runs.RETRYING
+    except MarqueeError as exc:
+        result.error = str(exc)
+    except Exception as exc:
+        # A bug or an unreachable database: record what we can, keep the trigger alive.
+        log.exception("run crashed", extra=extra)
+        result.error = f"unexpected {type(exc).__name__}: {exc}"
+    else:
+        result.report, result.outcome = report, runs.SUCCESS
+    _finish(context, result, extra)
+
+
+def _retry_delay(context: JobContext, result: JobResult, exc: TransientError) -> float | None:
+    entry = context.registry.entries.get(result.provider)
+    if entry is None or entry.settings is None:
+        return None
+    span = ScheduledFetch(result.provider, entry.settings.interval_seconds).retry_span_seconds
+    return context.retry_policy.delay(
+        attempt=result.attempt,
+        elapsed_seconds=time.time() - result.first_started,
+        span_seconds=span,
+        retry_after=exc.retry_after,
+    )
+
+
+def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> None:
+    assert result.run_id is not None
+    with transaction(context.engine) as session:
+        runs.finish_run(
+            session=session,
+            run_id=uuid.UUID(result.run_id),
+            outcome=result.outcome,
+            report=result.report,
+            error=result.error,
+        )
+        failures = runs.consecutive_failures(session=session, provider=result.provider)
+    if result.report is not None:
+        report = result.report
+        log.info(
+            "run finished",
+            extra={
+                **extra,
+                "outcome": result.outcome,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "skipped": report.skipped,
+                "bytes": report.bytes,
+                "seconds": report.seconds,
+            },
+        )
+    elif result.retry_in is not None:
+        log.warning(
+            "retry scheduled",
+            extra={
+                **extra,
+                "attempt": result.attempt,
+                "delay_seconds": result.retry_in,
+                "error": result.error,
+            },
+        )
+    else:
+        log.error(
+            "provider failing",
+            extra={**extra, "consecutive_failures": failures, "error": result.error},
+        )

@@ -1,0 +1,159 @@
+"""The record of every fetch attempt, and what it says about each provider.
+
+Data functions take `*, session`; the caller owns the transaction.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.ingest import FetchReport
+from core.logs import redact
+from core.models import Event, FetchRun, utcnow
+
+RUNNING = "running"
+SUCCESS = "success"
+FAILED = "failed"
+RETRYING = "retrying"
+SKIPPED = "skipped"
+# Each of these is one failed attempt; a success resets the count.
+FAILURE_OUTCOMES = (FAILED, RETRYING)
+MAX_ERROR_CHARS = 2000
+
+
+def start_run(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
+    run = FetchRun(
+        provider=provider, trigger=trigger, attempt=attempt, started_at=utcnow(), outcome=RUNNING
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(
+    *,
+    session: Session,
+    run_id: uuid.UUID,
+    outcome: str,
+    report: FetchReport | None = None,
+    error: str | None = None,
+) -> FetchRun:
+    run = session.get_one(FetchRun, run_id)
+    run.outcome = outcome
+    run.finished_at = utcnow()
+    if report is not None:
+        run.inserted, run.updated = report.inserted, report.updated
+        run.unchanged, run.skipped, run.bytes = report.unchanged, report.skipped, report.bytes
+    # Errors are shown to operators over HTTP: no credentials, no megabyte messages.
+    run.error = redact(error)[:MAX_ERROR_CHARS] if error else None
+    session.add(run)
+    session.flush()
+    return run
+
+
+def record_skipped(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
+    now = utcnow()
+    run = FetchRun(
+        provider=provider,
+        trigger=trigger,
+        attempt=attempt,
+        started_at=now,
+        finished_at=now,
+        outcome=SKIPPED,
+        error="another run of this provider holds the lock",
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _last(session: Session, provider: str, *outcomes: str) -> FetchRun | None:
+    query = select(FetchRun).where(FetchRun.provider == provider)
+    if outcomes:
+        query = query.where(col(FetchRun.outcome).in_(outcomes))
+    return session.exec(query.order_by(col(FetchRun.started_at).desc()).limit(1)).first()
+
+
+def consecutive_failures(*, session: Session, provider: str) -> int:
+    """Failed attempts since the last success (skipped runs neither count nor reset)."""
+    query = select(sa.func.count()).where(
+        FetchRun.provider == provider, col(FetchRun.outcome).in_(FAILURE_OUTCOMES)
+    )
+    success = _last(session, provider, SUCCESS)
+    if success is not None:
+        query = query.where(FetchRun.started_at > success.started_at)
+    return session.exec(query).one()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(slots=True)
+class ProviderRunStatus:
+    last_run: dict[str, Any] | None
+    last_success_at: str | None
+    last_failure_at: str | None
+    last_failure_error: str | None
+    consecutive_failures: int
+    events_stored: int
+    events_searchable: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_run": self.last_run,
+            "last_success_at": self.last_success_at,
+            "last_failure_at": self.last_failure_at,
+            "last_failure_error": self.last_failure_error,
+            "consecutive_failures": self.consecutive_failures,
+            "events_stored": self.events_stored,
+            "events_searchable": self.events_searchable,
+        }
+
+
+def run_summary(run: FetchRun) -> dict[str, Any]:
+    return {
+        "id": str(run.id),
+        "trigger": run.trigger,
+        "attempt": run.attempt,
+        "outcome": run.outcome,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "inserted": run.inserted,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "skipped": run.skipped,
+        "bytes": run.bytes,
+        "error": run.error,
+    }
+
+
+def event_counts(*, session: Session) -> dict[str, tuple[int, int]]:
+    """Per provider: (events stored, events searchable)."""
+    query = select(
+        Event.provider, sa.func.count(), sa.func.count().filter(col(Event.ever_on_sale))
+    ).group_by(Event.provider)
+    return {provider: (stored, searchable) for provider, stored, searchable in session.exec(query)}
+
+
+def provider_status(
+    *, session: Session, provider: str, counts: dict[str, tuple[int, int]] | None = None
+) -> ProviderRunStatus:
+    counts = event_counts(session=session) if counts is None else counts
+    last = _last(session, provider)
+    success = _last(session, provider, SUCCESS)
+    failure = _last(session, provider, *FAILURE_OUTCOMES)
+    stored, searchable = counts.get(provider, (0, 0))
+    return ProviderRunStatus(
+        last_run=run_summary(last) if last else None,
+        last_success_at=_iso(success.finished_at or success.started_at) if success else None,
+        last_failure_at=_iso(failure.finished_at or failure.started_at) if failure else None,
+        last_failure_error=failure.error if failure else None,
+        consecutive_failures=consecutive_failures(session=session, provider=provider),
+        events_stored=stored,
+        events_searchable=searchable,
+    )
