@@ -36,7 +36,8 @@ def search_events(
     if starts_at is not None:
         query = query.where(TABLE.c.starts_at >= starts_at)
     if ends_at is not None:
-        query = query.where(TABLE.c.ends_at <= ends_at)
+        # Implied (no event ends before it starts), and it bounds the index range on starts_at.
+        query = query.where(TABLE.c.ends_at <= ends_at, TABLE.c.starts_at <= ends_at)
     if providers is not None:
         query = query.where(TABLE.c.provider.in_(providers))
     query = query.order_by(TABLE.c.starts_at, TABLE.c.id)

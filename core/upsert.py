@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,13 +27,24 @@ class UpsertCounts:
         self.unchanged += other.unchanged
 
 
-def _insert_for(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(TABLE)
-    if dialect == "sqlite":
-        return sqlite.insert(TABLE)
-    raise RuntimeError(f"no upsert for the {dialect} dialect")
+@cache
+def _upsert_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE … WHERE the stored row IS DISTINCT FROM the new values."""
+    dialects = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+    if dialect not in dialects:
+        raise RuntimeError(f"no upsert for the {dialect} dialect")
+    insert = dialects[dialect](TABLE)
+    excluded = insert.excluded
+    changed = sa.or_(*(TABLE.c[name].is_distinct_from(excluded[name]) for name in FEED_COLUMNS))
+    return insert.on_conflict_do_update(
+        index_elements=[TABLE.c.provider, TABLE.c.external_id],
+        set_={
+            **{name: excluded[name] for name in FEED_COLUMNS},
+            "ever_on_sale": sa.or_(TABLE.c.ever_on_sale, excluded.ever_on_sale),
+            "updated_at": excluded.updated_at,
+        },
+        where=changed,
+    ).returning(TABLE.c.id)
 
 
 def upsert_events(
@@ -50,23 +62,9 @@ def upsert_events(
     ]
     existing = set(session.execute(sa.select(TABLE.c.id).where(TABLE.c.id.in_(by_id))).scalars())
 
-    insert = _insert_for(session)
-    excluded = insert.excluded
-    changed = sa.or_(*(TABLE.c[name].is_distinct_from(excluded[name]) for name in FEED_COLUMNS))
-    statement = (
-        insert.values(values)
-        .on_conflict_do_update(
-            index_elements=[TABLE.c.provider, TABLE.c.external_id],
-            set_={
-                **{name: excluded[name] for name in FEED_COLUMNS},
-                "ever_on_sale": sa.or_(TABLE.c.ever_on_sale, excluded.ever_on_sale),
-                "updated_at": excluded.updated_at,
-            },
-            where=changed,
-        )
-        .returning(TABLE.c.id)
-    )
-    written = set(session.execute(statement).scalars())
+    statement = _upsert_statement(session.get_bind().dialect.name)
+    # Parameters apart from the statement: compiled once, sent as multi-row VALUES batches.
+    written = set(session.execute(statement, values).scalars())
     updated = len(written & existing)
     return UpsertCounts(
         inserted=len(written - existing), updated=updated, unchanged=len(existing) - updated
