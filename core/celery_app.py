@@ -18,7 +18,7 @@ from core.settings import Settings, get_settings
 RESULT_EXPIRES_SECONDS = 24 * 3600
 
 
-def create_celery_app(settings: Settings) -> Celery:
+def configure(celery: Celery, settings: Settings) -> None:
     """Redis is the broker and the result store; every key carries MARQUEE_REDIS_KEY_PREFIX."""
     if not settings.REDIS_URL:
         raise ConfigError(
@@ -26,8 +26,9 @@ def create_celery_app(settings: Settings) -> Celery:
             "(use `marquee run` for a single process without Redis)"
         )
     prefix = {"global_keyprefix": settings.MARQUEE_REDIS_KEY_PREFIX}
-    celery = Celery("marquee", broker=settings.REDIS_URL, backend=settings.REDIS_URL)
     celery.conf.update(
+        broker_url=settings.REDIS_URL,
+        result_backend=settings.REDIS_URL,
         broker_transport_options=prefix,
         result_backend_transport_options=prefix,
         broker_connection_retry_on_startup=True,
@@ -43,6 +44,12 @@ def create_celery_app(settings: Settings) -> Celery:
         enable_utc=True,
         beat_scheduler=f"{__name__}:ProviderScheduler",
     )
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """A client app configured from `settings`, e.g. to send tasks from another process."""
+    celery = Celery("marquee", set_as_current=False)
+    configure(celery, settings)
     return celery
 
 
@@ -65,7 +72,13 @@ def _configure_logging(**_: Any) -> None:
     configure_logging(get_settings())
 
 
-app = create_celery_app(get_settings())
+# Configured on first use rather than at import, so importing this module never needs Redis.
+app = Celery("marquee")
+
+
+@app.on_configure.connect
+def _configure_from_settings(sender: Celery, **_: Any) -> None:
+    configure(sender, get_settings())
 
 
 @app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)
