@@ -3,9 +3,9 @@
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 from core.contract import InvalidItem, ParsedEvent, ParseResult, Provider, ProviderSettings
 from core.errors import FeedError
@@ -16,14 +16,23 @@ class ExampleSettings(ProviderSettings):
     url: str | None = Field(default=None, description="Address of the JSON events feed.")
 
 
+def _date_or_date_time(value: Any) -> Any:
+    """ "2026-08-01" is an all-day date; anything longer is a local wall-clock date-time."""
+    if isinstance(value, str):
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    return value
+
+
+When = Annotated[datetime | date, BeforeValidator(_date_or_date_time)]
+
+
 class Item(BaseModel):
     """One entry of `events`; anything that does not fit is skipped and counted."""
 
     id: str = Field(min_length=1)
     title: str = Field(min_length=1)
-    # datetime before date: "2026-07-01T21:00:00" must stay a date-time.
-    start: datetime | date
-    end: datetime | date | None = None
+    start: When
+    end: When | None = None
     status: Literal["on_sale", "sold_out", "cancelled"] = "on_sale"
     prices: list[float] = Field(default_factory=list)
 

@@ -1,5 +1,6 @@
 """The example plugin passes Marquee's provider contract kit, as any third-party provider should."""
 
+from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,3 +23,12 @@ class TestExampleJsonContract(ProviderContract):
 
     def make_provider(self) -> Provider:
         return ExampleJsonProvider()
+
+
+def test_all_day_event_parses_as_dates_with_inclusive_end() -> None:
+    provider = ExampleJsonProvider()
+    source = (FIXTURES / "events.json").open("rb")
+    fair = next(
+        e for e in provider.parse(provider.load_settings(), source) if e.key == "fair-2026-08"
+    )
+    assert (fair.start, fair.end) == (date(2026, 8, 1), date(2026, 8, 3))
