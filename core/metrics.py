@@ -15,13 +15,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.models import Event, FetchRun
+from core.runs import RUNNING, SUCCESS
 
 log = logging.getLogger("marquee.metrics")
 
 RUNS = FetchRun.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
-RUNNING = "running"
-SUCCESS = "success"
 
 
 def _duration_seconds(dialect: str) -> sa.ColumnElement[float]:
