@@ -28,12 +28,18 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "unmatched"
 
 
-@router.get("/health", summary="Liveness: the process answers; touches nothing else")
+@router.get(
+    "/health",
+    operation_id="getHealth",
+    summary="Liveness: the process answers; touches nothing else",
+)
 async def health() -> dict[str, Any]:
     return ok({"status": "ok"})
 
 
-@router.get("/ready", summary="Readiness: the database answers, else 503")
+@router.get(
+    "/ready", operation_id="getReadiness", summary="Readiness: the database answers, else 503"
+)
 async def ready(request: Request) -> Any:
     engine = request.app.state.engine
     timeout = request.app.state.settings.DATABASE_CONNECT_TIMEOUT_SECONDS
@@ -48,7 +54,9 @@ async def ready(request: Request) -> Any:
     return ok({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics", operation_id="getMetrics", summary="Prometheus metrics", response_class=Response
+)
 def metrics(request: Request) -> Response:
     # A plain def: the store collector queries the database, so this runs in the threadpool.
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
