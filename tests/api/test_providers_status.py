@@ -1,0 +1,79 @@
+"""GET /providers tells an operator what each provider is doing."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from core.jobs import build_context, run_fetch
+from core.settings import Settings
+from tests.conftest import fixture_bytes
+from tests.support.feed_server import Answer, FeedServer
+
+
+@pytest.fixture
+def fever_url(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = feed_server.url("/fever")
+    monkeypatch.setenv("MARQUEE_FEVER_URL", url)
+    return url
+
+
+def fetch_fever(engine: Engine) -> None:
+    """Fetch through the job, with the provider settings of the environment right now."""
+    run_fetch(build_context(Settings(), engine=engine), "fever", trigger="cli")
+
+
+def fever_status(client: TestClient) -> dict[str, Any]:
+    response = client.get("/providers")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["error"] is None
+    [fever] = [p for p in body["data"]["providers"] if p["name"] == "fever"]
+    return fever
+
+
+def test_providers_lists_a_provider_that_never_ran(client: TestClient) -> None:
+    fever = fever_status(client)
+
+    assert fever["enabled"] is True
+    assert fever["plugin"]["name"] == "fever"
+    assert fever["plugin"]["distribution"] == "marquee"
+    assert fever["interval_seconds"] == 60
+    assert fever["last_run"] is None
+    assert (fever["consecutive_failures"], fever["events_stored"]) == (0, 0)
+
+
+def test_providers_shows_last_success_and_event_counts_after_a_fetch(
+    fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
+) -> None:
+    feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
+    fetch_fever(engine)
+
+    fever = fever_status(client)
+
+    assert fever["last_run"]["outcome"] == "success"
+    assert fever["last_run"]["inserted"] == 3
+    assert fever["last_success_at"] is not None
+    assert fever["last_failure_at"] is None
+    assert fever["consecutive_failures"] == 0
+    assert fever["events_stored"] == 3
+    assert fever["events_searchable"] == 3
+
+
+def test_providers_shows_why_a_provider_is_failing_and_keeps_its_events(
+    fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
+) -> None:
+    feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
+    fetch_fever(engine)
+    feed_server.serve("/fever", Answer(b"nope", status=404))
+    fetch_fever(engine)
+    fetch_fever(engine)
+
+    fever = fever_status(client)
+
+    assert fever["last_run"]["outcome"] == "failed"
+    assert "HTTP 404" in fever["last_failure_error"]
+    assert fever["last_failure_at"] >= fever["last_success_at"]
+    assert fever["consecutive_failures"] == 2
+    assert fever["events_stored"] == 3
