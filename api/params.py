@@ -1,10 +1,13 @@
 """Query parameter parsing with messages a client can act on."""
 
+import re
 from datetime import UTC, datetime
 
 from api.envelope import ApiError
 
 DATE_TIME_HINT = "an RFC 3339 date-time such as 2017-07-21T17:32:28Z"
+# An unencoded "+02:00" in a query string arrives as " 02:00": read it back as the offset it was.
+_SPACED_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
 
 
 def parse_date_time(name: str, raw: str | None) -> datetime | None:
@@ -15,7 +18,8 @@ def parse_date_time(name: str, raw: str | None) -> datetime | None:
     if len(text) < 16 or text[10] not in "Tt ":
         raise ApiError(400, "invalid_parameter", f"{name} must be {DATE_TIME_HINT}, not {raw!r}")
     try:
-        value = datetime.fromisoformat(text[:10] + "T" + text[11:].replace("z", "Z"))
+        clock = _SPACED_OFFSET.sub(r"+\1", text[11:]).replace("z", "Z")
+        value = datetime.fromisoformat(text[:10] + "T" + clock)
     except ValueError:
         raise ApiError(
             400, "invalid_parameter", f"{name} must be {DATE_TIME_HINT}, not {raw!r}"
