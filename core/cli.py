@@ -163,6 +163,22 @@ def cmd_providers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_provider(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.scaffold import ScaffoldError, new_provider
+
+    try:
+        written = new_provider(args.name, Path(args.directory) if args.directory else None)
+    except ScaffoldError as exc:
+        print(f"marquee: new-provider: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    root = written[0].parent
+    print(f"wrote plugin package {root}/ ({len(written)} files); next:")
+    print(f"    pip install -e {root} && (cd {root} && pytest)")
+    return 0
+
+
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
@@ -208,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     providers.add_argument("--json", action="store_true")
     providers.set_defaults(handler=cmd_providers)
+
+    new = commands.add_parser(
+        "new-provider", help="write a new provider plugin package, with contract tests"
+    )
+    new.add_argument("name", help="provider name: lower-case letters, digits, underscores")
+    new.add_argument("--directory", help="where to write it (default ./marquee-<name>)")
+    new.set_defaults(handler=cmd_new_provider)
     return parser
 
 
