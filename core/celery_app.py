@@ -3,6 +3,7 @@
 Run with `marquee worker` / `marquee beat` (or `celery -A core.celery_app worker|beat`).
 """
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
@@ -56,15 +57,19 @@ def create_celery_app(settings: Settings) -> Celery:
 class ProviderScheduler(Scheduler):
     """Beat's schedule, built from the enabled providers when beat starts, held in memory.
 
-    In memory, so beat needs no writable state file; a restarted beat fetches everything once.
+    In memory, so beat needs no writable state file; a (re)started beat fetches everything at once.
     """
 
     def setup_schedule(self) -> None:
         context = process_context()
-        self.app.conf.beat_schedule = build_beat_schedule(
+        providers = build_beat_schedule(
             context.registry.enabled(), queue=context.settings.MARQUEE_CELERY_QUEUE
         )
+        self.app.conf.beat_schedule = providers
         super().setup_schedule()
+        now = self.app.now()
+        for name, entry in providers.items():
+            self.schedule[name].last_run_at = now - timedelta(seconds=entry["schedule"])
 
 
 @setup_logging.connect

@@ -58,21 +58,25 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]:
-    """Start `marquee worker` (threads pool, two at once) with the given environment."""
+def start_marquee(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start a `marquee` subcommand and wait until its log says `ready_when`; stopped at teardown."""
     started: list[Worker] = []
 
-    def start(env: dict[str, str]) -> Worker:
-        log = tmp_path / f"worker-{len(started)}.log"
-        command = [
-            *(sys.executable, "-m", "core.cli", "worker", "--"),
-            *("--pool=threads", "--concurrency=2", "--without-gossip", "--without-mingle"),
-            "--without-heartbeat",
-        ]
+    def start(args: list[str], env: dict[str, str], *, ready_when: str) -> Worker:
+        log = tmp_path / f"{args[0]}-{len(started)}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                command,
+                [sys.executable, "-m", "core.cli", *args],
                 cwd=tmp_path,
                 env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                 stdout=sink,
@@ -81,18 +85,27 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Worker]]
         worker = Worker(process, log)
         started.append(worker)
         wait_for(
-            lambda: "ready" in worker.output() or process.poll() is not None,
+            lambda: ready_when in worker.output() or process.poll() is not None,
             timeout=30,
-            what="the worker to start",
+            what=f"marquee {args[0]} to start",
         )
         assert process.poll() is None, worker.output()
         return worker
 
     yield start
     for worker in started:
-        worker.process.terminate()
-        try:
-            worker.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+        _stop(worker.process)
+
+
+@pytest.fixture
+def start_worker(start_marquee: Callable[..., Worker]) -> Callable[[dict[str, str]], Worker]:
+    """`marquee worker` with a threads pool running two fetches at once."""
+    options = ["--pool=threads", "--concurrency=2", "--without-gossip", "--without-mingle"]
+    return lambda env: start_marquee(
+        ["worker", "--", *options, "--without-heartbeat"], env, ready_when="ready"
+    )
+
+
+@pytest.fixture
+def start_beat(start_marquee: Callable[..., Worker]) -> Callable[[dict[str, str]], Worker]:
+    return lambda env: start_marquee(["beat"], env, ready_when="beat: Starting")

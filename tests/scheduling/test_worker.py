@@ -113,3 +113,21 @@ def test_worker_runs_one_of_two_concurrent_fetches_and_skips_the_other(
     with Session(engine) as session:
         assert len(session.exec(select(Event)).all()) == 3
     assert sorted(run.outcome for run in runs(engine)) == ["skipped", "success"]
+
+
+def test_beat_and_worker_keep_the_database_fresh_by_themselves(
+    start_worker, start_beat, worker_env, feed_server: FeedServer, engine: Engine
+) -> None:
+    feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
+    start_worker(worker_env)
+
+    start_beat(worker_env)
+
+    wait_for(
+        lambda: [run for run in runs(engine) if run.outcome == "success"],
+        timeout=TASK_TIMEOUT,
+        what="a scheduled fetch",
+    )
+    assert runs(engine)[0].trigger == "schedule"
+    with Session(engine) as session:
+        assert len(session.exec(select(Event)).all()) == 3
