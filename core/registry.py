@@ -1,5 +1,6 @@
 """Discovery of provider plugins through the `marquee` entry-point group, and startup validation."""
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -155,6 +156,14 @@ def collect_providers(
     return found
 
 
+def _settings_problem(prefix: str, exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return format_validation_error(prefix, exc)
+    named = re.search(r'field "(\w+)"', str(exc))  # how pydantic-settings names the culprit
+    variable = prefix + named.group(1).upper() if named else prefix + "*"
+    return f"{variable}: {type(exc).__name__}: {exc}"
+
+
 def load_registry(
     settings: Settings,
     *,
@@ -179,8 +188,10 @@ def load_registry(
         entry = ProviderEntry(provider, info, enabled=provider.name in settings.MARQUEE_PROVIDERS)
         try:
             entry.settings = provider.load_settings()
-        except ValidationError as exc:
-            entry.settings_error = format_validation_error(provider.env_prefix, exc)
+        except Exception as exc:
+            # Not only ValidationError: pydantic-settings raises SettingsError for a list or dict
+            # setting that is not JSON, and a plugin's own validator may raise anything.
+            entry.settings_error = _settings_problem(provider.env_prefix, exc)
             if entry.enabled:
                 raise ConfigError(
                     f"provider {provider.name!r} (plugin {info.name!r}) has invalid settings: "

@@ -10,8 +10,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 
-from core.contract import Provider
+from core.contract import Provider, ProviderSettings
 from core.errors import ConfigError
 from core.hookspecs import hookimpl
 from core.registry import load_registry
@@ -139,6 +140,34 @@ def test_invalid_settings_of_enabled_provider_stop_startup_naming_plugin_and_var
         )
     assert "plugin 'feeds'" in str(caught.value)
     assert "MARQUEE_ALPHA_TIMEZONE: Value error, unknown time zone 'Europe/Atlantis'" in str(
+        caught.value
+    )
+
+
+class ListSettings(ProviderSettings):
+    venues: list[str] = Field(default_factory=list, description="Venue ids, as a JSON list.")
+
+
+class WithList(Named):
+    settings_class = ListSettings
+
+
+def test_list_setting_that_is_not_json_stops_startup_naming_plugin_and_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Feeds:
+        @hookimpl
+        def register_providers(self) -> list[Provider]:
+            return [WithList("gamma")]
+
+    monkeypatch.setenv("MARQUEE_GAMMA_VENUES", "hall-a,hall-b")
+    with pytest.raises(ConfigError) as caught:
+        load_registry(
+            Settings(MARQUEE_PROVIDERS=["gamma"]),
+            extra_plugins={"venues": Feeds()},
+            entry_point_group=None,
+        )
+    assert "provider 'gamma' (plugin 'venues') has invalid settings: MARQUEE_GAMMA_VENUES:" in str(
         caught.value
     )
 
