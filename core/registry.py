@@ -110,7 +110,8 @@ def create_plugin_manager(
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        name = manager.get_name(exc.plugin) or repr(exc.plugin)
+        raise ConfigError(f"plugin {name!r} implements an unknown hook: {exc}") from exc
     return manager, infos
 
 

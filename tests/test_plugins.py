@@ -201,6 +201,20 @@ def test_plugin_raising_in_its_hook_is_reported_with_its_name() -> None:
         )
 
 
+def test_plugin_with_a_misspelled_hook_stops_startup_naming_it() -> None:
+    class Misspelled:
+        @hookimpl
+        def register_provider(self) -> list[Provider]:
+            return []
+
+    with pytest.raises(ConfigError, match="plugin 'typo' implements an unknown hook"):
+        load_registry(
+            Settings(MARQUEE_PROVIDERS=[]),
+            extra_plugins={"typo": Misspelled()},
+            entry_point_group=None,
+        )
+
+
 def test_plugin_failing_to_import_is_reported_with_name_and_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
