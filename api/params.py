@@ -20,8 +20,9 @@ def parse_date_time(name: str, raw: str | None) -> datetime | None:
     try:
         clock = _SPACED_OFFSET.sub(r"+\1", text[11:]).replace("z", "Z")
         value = datetime.fromisoformat(text[:10] + "T" + clock)
-    except ValueError:
+        # Near year 1 or 9999 an offset can push the instant out of range (OverflowError).
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ApiError(
             400, "invalid_parameter", f"{name} must be {DATE_TIME_HINT}, not {raw!r}"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

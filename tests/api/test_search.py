@@ -159,6 +159,8 @@ def test_search_reads_unencoded_plus_offset_in_the_query_string(
         "ends_at=2021-06-31T10:00:00Z",
         "ends_at=",
         "ends_at=2021-06-30T21:00:00%2B25:00",
+        "ends_at=9999-12-31T23:59:59-01:00",
+        "starts_at=0001-01-01T00:00:00%2B01:00",
     ],
 )
 def test_search_answers_400_envelope_for_a_bad_date_time(client: TestClient, query: str) -> None:
@@ -188,6 +190,7 @@ def closed_port() -> int:
         "sqlite:////nonexistent-dir/marquee.db",
     ],
 )
+@pytest.mark.timeout(20)  # a hang guard: an unreachable database must not stall the client
 def test_search_answers_500_envelope_without_trace_when_database_is_unreachable(url: str) -> None:
     app = create_app(Settings(DATABASE_URL=url))
 
