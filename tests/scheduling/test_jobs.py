@@ -1,5 +1,6 @@
 """The fetch job every trigger calls: locked, recorded, and classifying failures."""
 
+import logging
 import threading
 
 import pytest
@@ -143,3 +144,28 @@ def test_lock_release_leaves_a_lock_another_run_now_owns(redis_prefix: str) -> N
     slow.release()
 
     assert not locks.for_provider("handover").acquire()
+
+
+def test_job_logs_each_step_with_provider_and_run_id(
+    fever_settings: Settings,
+    engine: Engine,
+    feed_server: FeedServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.serve(
+        "/fever", Answer(b"down", status=503), fixture_bytes("fever", "response_1.xml")
+    )
+    context = build_context(fever_settings, engine=engine)
+    caplog.set_level(logging.INFO, logger="marquee.jobs")
+
+    run_fetch(context, "fever", trigger="schedule")
+    run_fetch(context, "fever", trigger="schedule", attempt=2)
+
+    records = {
+        record.getMessage(): record for record in caplog.records if record.name == "marquee.jobs"
+    }
+    assert records["retry scheduled"].delay_seconds > 0  # type: ignore[attr-defined]
+    assert records["run finished"].inserted == 3  # type: ignore[attr-defined]
+    for record in records.values():
+        assert record.provider == "fever"  # type: ignore[attr-defined]
+        assert record.run_id  # type: ignore[attr-defined]
