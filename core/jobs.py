@@ -121,7 +121,7 @@ def run_fetch(
             run = runs.record_skipped(
                 session=session, provider=provider, trigger=trigger, attempt=attempt
             )
-            result.run_id, result.outcome = str(run.id), runs.SKIPPED
+            result.run_id, result.outcome, result.error = str(run.id), runs.SKIPPED, run.error
         log.info(
             "run skipped: another run holds the lock",
             extra={"provider": provider, "run_id": result.run_id},

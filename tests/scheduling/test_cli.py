@@ -78,7 +78,7 @@ def test_fetch_skips_while_a_scheduled_run_holds_the_lock(
     finally:
         lock.release()
 
-    assert "fetch of fever skipped" in capsys.readouterr().err
+    assert "fetch of fever skipped: another run" in capsys.readouterr().err
     assert feed_server.hits("/fever") == 0
     assert recorded(engine) == [("cli", "skipped")]
 
