@@ -18,9 +18,10 @@ from providers.ical.vevent import instant, label, problem, to_event
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """Occurrences ending at or after `start` and starting at or before `end` are produced, at most
-    `max_occurrences` per series."""
+    """Occurrences ending at or after `start` and starting at or before `end` are produced; of a
+    series with more than `max_occurrences`, the upcoming ones (ending at or after `now`) first."""
 
+    now: datetime
     start: datetime
     end: datetime
     max_occurrences: int
@@ -32,6 +33,7 @@ class Window:
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         return cls(
+            now=now,
             start=now - timedelta(days=past_days),
             end=now + timedelta(days=horizon_days),
             max_occurrences=max_occurrences,
@@ -67,13 +69,18 @@ def parse_calendar(source: IO[bytes], *, zone: ZoneInfo, window: Window) -> Iter
     if zone_problem:
         yield zone_problem
     series: dict[str, list[Component]] = {}
+    identities: set[tuple[str, str]] = set()
     for index, component in enumerate(calendar.walk("VEVENT"), start=1):
-        reason = problem(component, zone, window.start)
+        uid = str(component.get("UID", "")).strip()
+        reason = problem(component, zone, window.end)
+        identity = (uid, "" if reason else _recurrence_id(component))
+        if not reason and identity in identities:
+            reason = "another VEVENT has the same UID and RECURRENCE-ID"
         if reason:
-            uid = str(component.get("UID", "")).strip() or None
-            yield InvalidItem(key=uid, reason=f"{label(component, index)}: {reason}")
+            yield InvalidItem(key=uid or None, reason=f"{label(component, index)}: {reason}")
             continue
-        series.setdefault(str(component["UID"]).strip(), []).append(component)
+        identities.add(identity)
+        series.setdefault(uid, []).append(component)
 
     seen: set[str] = set()
     for uid, components in series.items():
@@ -92,24 +99,31 @@ def parse_calendar(source: IO[bytes], *, zone: ZoneInfo, window: Window) -> Iter
         if cut:
             yield InvalidItem(
                 key=uid,
-                reason=f"more than {window.max_occurrences} occurrences in the window; "
-                "the later ones were left out",
+                reason=f"{cut} more occurrences in the window than MAX_OCCURRENCES "
+                f"({window.max_occurrences}) were left out, the farthest from now first",
             )
+
+
+def _recurrence_id(component: Component) -> str:
+    """With the UID, what names an instance in RFC 5545; the library would silently keep one of two
+    VEVENTs sharing both."""
+    recurrence_id = component.get("RECURRENCE-ID")
+    return recurrence_id.dt.isoformat() if recurrence_id is not None else ""
 
 
 def _expand(
     components: list[Component], zone: ZoneInfo, window: Window
-) -> tuple[list[Component], bool]:
-    """The series' occurrences in the window, in start order, and whether some were cut."""
+) -> tuple[list[Component], int]:
+    """The series' occurrences in the window and how many were left out to keep the cap."""
     calendar = Calendar()
     for component in components:
         calendar.add_component(component)
-    occurrences: list[Component] = []
-    # `after` is lazy, so an RRULE without COUNT or UNTIL is only walked as far as needed.
-    for occurrence in recurring_ical_events.of(calendar).after(window.start):
-        if instant(occurrence.start, zone) > window.end:
-            return occurrences, False
-        if len(occurrences) == window.max_occurrences:
-            return occurrences, True
-        occurrences.append(occurrence)
-    return occurrences, False
+    found = recurring_ical_events.of(calendar).between(window.start, window.end)
+    found.sort(key=lambda occurrence: instant(occurrence.start, zone))
+    cap = window.max_occurrences
+    if len(found) <= cap:
+        return found, 0
+    upcoming = [item for item in found if instant(item.end, zone) >= window.now][:cap]
+    past = [item for item in found if instant(item.end, zone) < window.now]
+    kept = past[len(past) - (cap - len(upcoming)) :] + upcoming
+    return kept, len(found) - len(kept)

@@ -7,7 +7,7 @@ from icalendar import Component
 
 from core.contract import ParsedEvent
 
-# Roughly how long one period of each FREQ lasts, to tell how much work reaching the window takes.
+# Roughly how long one period of each FREQ lasts, to tell how much work expanding a rule takes.
 FREQ_SECONDS = {
     "SECONDLY": 1,
     "MINUTELY": 60,
@@ -17,8 +17,8 @@ FREQ_SECONDS = {
     "MONTHLY": 28 * 86_400,
     "YEARLY": 365 * 86_400,
 }
-# The recurrence library walks every period from DTSTART; past this many it takes seconds per rule.
-MAX_PERIODS_BEFORE_WINDOW = 400_000
+# The recurrence library walks every period from DTSTART to the window's end; this many take ~1 s.
+MAX_PERIODS = 100_000
 
 # "Ever on sale": only these STATUS values keep an occurrence off sale (see the plugin docstring).
 NOT_ON_SALE = frozenset({"TENTATIVE", "CANCELLED"})
@@ -36,7 +36,7 @@ def label(component: Component, index: int) -> str:
     return f"VEVENT #{index}" + (f" ({summary[:60]!r})" if summary else "")
 
 
-def problem(component: Component, zone: ZoneInfo, window_start: datetime) -> str | None:
+def problem(component: Component, zone: ZoneInfo, window_end: datetime) -> str | None:
     """Why this VEVENT cannot be served, or None when it can."""
     if component.errors:
         name, message = component.errors[0]
@@ -55,21 +55,24 @@ def problem(component: Component, zone: ZoneInfo, window_start: datetime) -> str
         return "DTSTART and DTEND are not both dates or both date-times"
     if instant(end, zone) < instant(start, zone):
         return "DTEND is before DTSTART"
-    return _recurrence_problem(component, instant(start, zone), window_start)
+    return _recurrence_problem(component, instant(start, zone), zone, window_end)
 
 
 def _recurrence_problem(
-    component: Component, start: datetime, window_start: datetime
+    component: Component, start: datetime, zone: ZoneInfo, window_end: datetime
 ) -> str | None:
     rules = component.get("RRULE") or []
     for rule in rules if isinstance(rules, list) else [rules]:
-        freq = (rule.get("FREQ") or [""])[0]
-        interval = (rule.get("INTERVAL") or [1])[0]
-        period = FREQ_SECONDS.get(str(freq).upper(), 0) * max(int(interval), 1)
-        if period and (window_start - start).total_seconds() / period > MAX_PERIODS_BEFORE_WINDOW:
+        freq = str((rule.get("FREQ") or [""])[0]).upper()
+        interval = max(int((rule.get("INTERVAL") or [1])[0]), 1)
+        until = (rule.get("UNTIL") or [None])[0]
+        last = min(window_end, instant(until, zone)) if until else window_end
+        periods = (last - start).total_seconds() / (FREQ_SECONDS.get(freq, 86_400) * interval)
+        count = (rule.get("COUNT") or [None])[0]
+        if min(periods, count or periods) > MAX_PERIODS:
             return (
-                f"RRULE FREQ={freq} starts too long before the expansion window "
-                f"(more than {MAX_PERIODS_BEFORE_WINDOW} repetitions to skip)"
+                f"RRULE FREQ={freq} repeats more than {MAX_PERIODS} times between DTSTART and "
+                "the end of the expansion window"
             )
     return None
 
