@@ -14,81 +14,33 @@ Test tooling (needs pytest and openapi-schema-validator); the running service ne
 """
 
 import io
-import socket
-import threading
+import os
 from collections.abc import Iterator, Mapping
-from datetime import time
-from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from core import models  # noqa: F401  (registers the tables create_all makes)
 from core.contract import InvalidItem, ParsedEvent, ParseResult, Provider, ProviderSettings
+from core.contract_kit.support import (
+    KIT_PLUGIN,
+    OneProvider,
+    block_network,
+    event_summary_validator,
+    serving,
+)
 from core.db import create_db_engine, transaction
 from core.errors import ConfigError, FeedError
-from core.hookspecs import hookimpl
 from core.ingest import fetch_provider, ingest
 from core.normalise import event_uuid, normalise
 from core.registry import PluginInfo, ProviderEntry, load_registry
 from core.search import search_events
 from core.settings import Settings
-
-KIT_PLUGIN = "contract-kit"
-
-
-class _OneProvider:
-    """A plugin contributing just the provider under test, so installed plugins cannot interfere."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-
-    @hookimpl
-    def register_providers(self) -> list[Provider]:
-        return [self.provider]
-
-
-@cache
-def event_summary_validator() -> Any:
-    """A validator for the spec's EventSummary, with `time` read as a local time (the spec's example
-    "22:38:19" carries no offset)."""
-    from jsonschema import FormatChecker
-    from openapi_schema_validator import OAS30Validator
-
-    spec = yaml.safe_load(files("api").joinpath("spec", "swagger.yaml").read_text())
-    checker = FormatChecker()
-    for name in ("date", "date-time", "uuid"):
-        checker.checkers[name] = OAS30Validator.FORMAT_CHECKER.checkers[name]
-
-    @checker.checks("time", raises=ValueError)
-    def _local_time(value: object) -> bool:
-        if isinstance(value, str):
-            time.fromisoformat(value)
-        return True
-
-    schema = spec["components"]["schemas"]["EventSummary"]
-    return OAS30Validator(schema, format_checker=checker)
-
-
-class _Feed(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class ProviderContract:
@@ -120,8 +72,6 @@ class ProviderContract:
     @pytest.fixture(autouse=True)
     def _contract_environment(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """Only the settings this suite sets: no shell variables, no `.env` of the developer."""
-        import os
-
         for name in list(os.environ):
             if name.startswith(("MARQUEE_", "DATABASE_")):
                 monkeypatch.delenv(name)
@@ -173,19 +123,7 @@ class ProviderContract:
     def test_parse_opens_no_network_connection(
         self, provider_settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        attempts: list[object] = []
-
-        def refuse(*args: object, **kwargs: object) -> None:
-            attempts.append(args)
-            raise OSError("the contract kit blocks the network during parse")
-
-        for target, name in [
-            (socket.socket, "connect"),
-            (socket.socket, "connect_ex"),
-            (socket, "create_connection"),
-            (socket, "getaddrinfo"),
-        ]:
-            monkeypatch.setattr(target, name, refuse)
+        attempts = block_network(monkeypatch)
         self.parse(provider_settings, self.fixture)
         self.parse(provider_settings, self.broken_fixture)
         assert not attempts, "parse must read only its source; downloading belongs in fetch"
@@ -256,17 +194,10 @@ class ProviderContract:
     ) -> None:
         if not self.fetches_url:
             pytest.skip("this provider's fetch does not download its url")
-        handler = type("Feed", (_Feed,), {"body": self.fixture.read_bytes()})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            provider = self.make_provider()
-            url = f"http://127.0.0.1:{server.server_address[1]}/feed"
+        provider = self.make_provider()
+        with serving(self.fixture.read_bytes()) as url:
             monkeypatch.setenv(provider.env_prefix + "URL", url)
             report = fetch_provider(self.entry(provider.load_settings()), engine=contract_engine)
-        finally:
-            server.shutdown()
-            server.server_close()
         assert report.seen >= self.min_events
         assert report.bytes == len(self.fixture.read_bytes())
 
@@ -290,7 +221,7 @@ class ProviderContract:
                 with pytest.raises(ConfigError, match=variable):
                     load_registry(
                         Settings(MARQUEE_PROVIDERS=[provider.name]),
-                        extra_plugins={KIT_PLUGIN: _OneProvider(provider)},
+                        extra_plugins={KIT_PLUGIN: OneProvider(provider)},
                         entry_point_group=None,
                     )
 

@@ -1,0 +1,95 @@
+"""Helpers of the provider contract kit: an isolated plugin, the spec's EventSummary validator, a
+one-feed HTTP server and a network block."""
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import time
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+
+import pytest
+import yaml
+
+from core.contract import Provider
+from core.hookspecs import hookimpl
+
+KIT_PLUGIN = "contract-kit"
+
+
+class OneProvider:
+    """A plugin contributing just the provider under test, so installed plugins cannot interfere."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    @hookimpl
+    def register_providers(self) -> list[Provider]:
+        return [self.provider]
+
+
+@cache
+def event_summary_validator() -> Any:
+    """A validator for the spec's EventSummary, with `time` read as a local time (the spec's example
+    "22:38:19" carries no offset)."""
+    from jsonschema import FormatChecker
+    from openapi_schema_validator import OAS30Validator
+
+    spec = yaml.safe_load(files("api").joinpath("spec", "swagger.yaml").read_text())
+    checker = FormatChecker()
+    for name in ("date", "date-time", "uuid"):
+        checker.checkers[name] = OAS30Validator.FORMAT_CHECKER.checkers[name]
+
+    @checker.checks("time", raises=ValueError)
+    def _local_time(value: object) -> bool:
+        if isinstance(value, str):
+            time.fromisoformat(value)
+        return True
+
+    schema = spec["components"]["schemas"]["EventSummary"]
+    return OAS30Validator(schema, format_checker=checker)
+
+
+@contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering every GET with `body`; yields its URL."""
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/feed"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def block_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Make every outbound connection fail; return the list the attempts are recorded in (a
+    provider may swallow the error, so the record is what the check reads)."""
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("the contract kit blocks the network during parse")
+
+    for target, name in [
+        (socket.socket, "connect"),
+        (socket.socket, "connect_ex"),
+        (socket, "create_connection"),
+        (socket, "getaddrinfo"),
+    ]:
+        monkeypatch.setattr(target, name, refuse)
+    return attempts
