@@ -20,9 +20,9 @@ What a feed becomes:
 
 "Ever on sale": an occurrence is on sale unless its STATUS (the override's own STATUS for an
 overridden instance) is TENTATIVE, not yet confirmed, or CANCELLED. CONFIRMED, no STATUS or any
-other value counts as on sale. As everywhere in Marquee, "ever" is sticky: an occurrence that was
-once confirmed and is later cancelled, or disappears from the feed, stays searchable with the last
-values stored while it was on sale; one that was never confirmed never becomes searchable.
+other value counts as on sale. As everywhere in Marquee, "ever" is sticky: an occurrence once on sale
+stays searchable when it is later cancelled (showing the feed's latest values) or disappears from
+the feed (showing the last values fetched); one never on sale never becomes searchable.
 """
 
 from collections.abc import Callable, Iterator
