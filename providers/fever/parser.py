@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
+from urllib.parse import quote
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -78,6 +79,13 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _key(base_id: str, item: Any, words: Vocabulary) -> str:
+    """`<base id>/<item id>`, each part percent-encoded so that ids holding "/" cannot collide."""
+    raw = item.get(words.item_id) if isinstance(item, dict) else None
+    item_id = str(raw).strip() if raw is not None else ""
+    return f"{quote(base_id, safe='')}/{quote(item_id, safe='') if item_id else '?'}"
+
+
 def parse_base(words: Vocabulary, base: Any) -> Iterator[ParseResult]:
     """One ParsedEvent per item of a base, or an InvalidItem for each item that cannot be read."""
     if not isinstance(base, dict):
@@ -91,7 +99,7 @@ def parse_base(words: Vocabulary, base: Any) -> Iterator[ParseResult]:
         yield InvalidItem(base.get(words.base_id), str(exc))
         return
     for item in _as_list(base.get(words.item)):
-        key = f"{base_id}/{item.get(words.item_id, '?') if isinstance(item, dict) else '?'}"
+        key = _key(base_id, item, words)
         try:
             if not isinstance(item, dict):
                 raise ValueError(f"<{words.item}> without attributes")

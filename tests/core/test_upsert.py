@@ -134,3 +134,11 @@ def test_upsert_leaves_the_transaction_to_the_caller(engine: Engine) -> None:
 def test_upsert_of_nothing_touches_nothing(engine: Engine, statements: list[str]) -> None:
     assert upsert(engine, []) == UpsertCounts()
     assert not [s for s in statements if "event" in s.lower()]
+
+
+def test_upsert_stores_the_largest_allowed_batch(engine: Engine) -> None:
+    # MARQUEE_BATCH_SIZE allows 5000 rows: more bound parameters than one statement may carry.
+    rows = [row(f"9/{n}") for n in range(5000)]
+
+    assert upsert(engine, rows) == UpsertCounts(inserted=5000, updated=0, unchanged=0)
+    assert upsert(engine, rows, now=T1) == UpsertCounts(inserted=0, updated=0, unchanged=5000)

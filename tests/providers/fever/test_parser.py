@@ -113,3 +113,13 @@ def test_parse_fails_on_malformed_xml() -> None:
 def test_parse_refuses_a_document_that_is_not_a_fever_feed() -> None:
     with pytest.raises(FeedError, match="not a Fever feed"):
         list(parse_feed(io.BytesIO(b"<html><body><p>maintenance</p></body></html>")))
+
+
+def test_parse_keeps_ids_containing_the_key_separator_apart() -> None:
+    events, invalid = parse("slash_ids.xml")
+
+    assert invalid == []
+    assert sorted(event.title for event in events.values()) == [
+        "Slash in the base id",
+        "Slash in the event id",
+    ]
