@@ -30,7 +30,9 @@ def _check_status(response: httpx.Response) -> None:
     status = response.status_code
     if status < 300:
         return
-    reason = f"HTTP {status} from {response.url.copy_with(query=None)}"
+    reason = (
+        f"HTTP {status} from {response.url.copy_with(query=None, username=None, password=None)}"
+    )
     if status in (408, 429) or status >= 500:
         raise TransientError(
             reason, retry_after=retry_after_seconds(response.headers.get("Retry-After"))

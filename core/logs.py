@@ -52,3 +52,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.MARQUEE_LOG_LEVEL)
+    # httpx logs every request URL at INFO, query string (where tokens live) included.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
