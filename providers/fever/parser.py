@@ -2,6 +2,7 @@
 `planList/output/base_plan/plan`, with the same attributes renamed. Parsed as a stream, one base at
 a time, so memory does not grow with the feed."""
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,9 @@ from core.errors import FeedError
 from core.streaming import iterate_pushed
 
 READ_SIZE = 64 * 1024
+# The prolog (declaration, comments, processing instructions, DOCTYPE) before the root element.
+_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>|\s+)*", re.S)
+_ROOT = re.compile(rb"<([^\s/>]+)")
 BASE_DEPTH = 3  # <root>/<output>/<base_…>
 
 
@@ -118,24 +122,40 @@ def parse_base(words: Vocabulary, base: Any) -> Iterator[ParseResult]:
             yield InvalidItem(key, str(exc))
 
 
-def _chunks(source: IO[bytes]) -> Iterator[bytes]:
+def _chunks(source: IO[bytes], first: list[bytes]) -> Iterator[bytes]:
     while chunk := source.read(READ_SIZE):
+        if not first:
+            first.append(chunk)
         yield chunk
 
 
+def _check_root(first: list[bytes]) -> None:
+    """A well-formed document with no base in it must still be a Fever feed (an empty one)."""
+    head = first[0] if first else b""
+    match = _ROOT.match(head, _PROLOG.match(head).end())  # type: ignore[union-attr]
+    root = match.group(1).decode(errors="replace") if match else None
+    if root not in VOCABULARIES:
+        raise FeedError(f"not a Fever feed: root element <{root}>")
+
+
 def _push_bases(source: IO[bytes], emit: Callable[[ParseResult], None]) -> None:
+    seen_base = False
+
     def on_base(path: list[tuple[str, Any]], base: Any) -> bool:
+        nonlocal seen_base
         words = VOCABULARIES.get(path[0][0])
         if words is None:
             raise FeedError(f"not a Fever feed: root element <{path[0][0]}>")
         if path[-1][0] == words.base:
+            seen_base = True
             for result in parse_base(words, base):
                 emit(result)
         return True
 
+    first: list[bytes] = []
     try:
         xmltodict.parse(
-            _chunks(source),
+            _chunks(source, first),
             item_depth=BASE_DEPTH,
             item_callback=on_base,
             force_list=("event", "plan", "zone"),
@@ -147,6 +167,8 @@ def _push_bases(source: IO[bytes], emit: Callable[[ParseResult], None]) -> None:
         if "entities" in str(exc):
             raise FeedError("feed declares XML entities, which are refused") from exc
         raise
+    if not seen_base:
+        _check_root(first)
 
 
 def parse_feed(source: IO[bytes]) -> Iterator[ParseResult]:

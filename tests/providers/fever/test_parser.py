@@ -123,3 +123,27 @@ def test_parse_keeps_ids_containing_the_key_separator_apart() -> None:
         "Slash in the base id",
         "Slash in the event id",
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><error code="503">try later</error>',
+        b"<!-- maintenance --><html><body/></html>",
+    ],
+)
+def test_parse_refuses_a_shallow_document_that_is_not_a_fever_feed(body: bytes) -> None:
+    with pytest.raises(FeedError, match="not a Fever feed"):
+        list(parse_feed(io.BytesIO(body)))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- none today -->\n<eventList version="1.0"/>',
+        b"<planList><output></output></planList>",
+        b'<!DOCTYPE eventList SYSTEM "eventList.dtd">\n<eventList><output/></eventList>',
+    ],
+)
+def test_parse_accepts_an_empty_feed_of_either_vocabulary(body: bytes) -> None:
+    assert list(parse_feed(io.BytesIO(body))) == []
