@@ -97,7 +97,9 @@ def test_search_orders_events_starting_together_by_id(
     fetch_fever(monkeypatch, engine, feed_server, fever_body("same_start.xml"))
     together = sorted(str(event_uuid("fever", key)) for key in ("801/1", "802/1", "803/1"))
 
-    events = client.get("/search").json()["data"]["events"]
+    body = client.get("/search").json()
+    assert_matches_spec("/search", 200, body)
+    events = body["data"]["events"]
 
     assert [event["id"] for event in events] == [str(event_uuid("fever", "803/2")), *together]
 
@@ -113,7 +115,9 @@ def madrid(monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedSer
 def test_search_shows_the_feeds_wall_clock_time_in_the_provider_zone(
     madrid: None, client: TestClient
 ) -> None:
-    camela = client.get("/search").json()["data"]["events"][1]
+    body = client.get("/search").json()
+    assert_matches_spec("/search", 200, body)
+    camela = body["data"]["events"][1]
 
     assert camela["title"] == "Camela en concierto"
     assert (camela["start_date"], camela["start_time"]) == ("2021-06-30", "21:00:00")
@@ -144,6 +148,7 @@ def test_search_reads_unencoded_plus_offset_in_the_query_string(
     response = client.get("/search?starts_at=2021-06-30T21:00:00+02:00")
 
     assert response.status_code == 200, response.text
+    assert_matches_spec("/search", 200, response.json())
     assert [e["title"] for e in response.json()["data"]["events"]] == [
         "Camela en concierto",
         "Los Morancos",

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -83,12 +84,23 @@ def test_refetch_of_unchanged_feed_reports_all_unchanged_and_rewrites_no_row(
     monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
 ) -> None:
     fetch_fever(monkeypatch, engine, feed_server, fever_body("response_1.xml"))
-    before = stored_rows(engine)
+    before, versions = stored_rows(engine), row_versions(engine)
 
     again = fetch_fever(monkeypatch, engine, feed_server, fever_body("response_1.xml"))
 
     assert counts(again) == (0, 0, 3, 0)
     assert stored_rows(engine) == before
+    assert row_versions(engine) == versions
+
+
+def row_versions(engine: Engine) -> list[str]:
+    """PostgreSQL's xmin changes whenever a row is rewritten, even with identical values."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as connection:
+        return list(
+            connection.execute(sa.text("SELECT xmin::text FROM event ORDER BY id")).scalars()
+        )
 
 
 def test_refetch_moves_updated_at_only_for_the_event_that_changed(
