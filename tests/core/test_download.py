@@ -13,6 +13,9 @@ from sqlalchemy.engine import Engine
 
 from core.download import download, retry_after_seconds
 from core.errors import FeedError, PermanentError, TransientError
+from core.ingest import fetch_provider
+from core.registry import load_registry
+from core.settings import Settings
 from tests.providers.fever.feeds import fetch_fever, fever_body, stored_rows
 from tests.support.feed_server import Answer, FeedServer
 
@@ -144,5 +147,19 @@ def test_fetch_failing_with_503_keeps_stored_events(
 
     with pytest.raises(TransientError):
         fetch_fever(monkeypatch, engine, feed_server, Answer(b"down", 503))
+
+    assert stored_rows(engine) == before
+
+
+def test_fetch_of_unframed_body_over_the_cap_fails_and_keeps_stored_events(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer, unframed_server: str
+) -> None:
+    fetch_fever(monkeypatch, engine, feed_server, fever_body("response_1.xml"))
+    before = stored_rows(engine)
+    monkeypatch.setenv("MARQUEE_FEVER_URL", unframed_server)
+    monkeypatch.setenv("MARQUEE_FEVER_MAX_BYTES", "50000")
+
+    with pytest.raises(FeedError, match="over the 50000-byte cap"):
+        fetch_provider(load_registry(Settings()).get("fever"), engine=engine)
 
     assert stored_rows(engine) == before
