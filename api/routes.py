@@ -55,14 +55,16 @@ def search(
 
 
 @router.get("/events/{event_id}", operation_id="getEvent")
-def read_event(event_id: str, session: SessionDep) -> dict[str, Any]:
+def read_event(event_id: str, session: SessionDep, registry: RegistryDep) -> dict[str, Any]:
     try:
         parsed = uuid.UUID(event_id)
     except ValueError:
         raise ApiError(
             400, "invalid_parameter", f"event id must be a UUID, not {event_id!r}"
         ) from None
-    row = get_event(session=session, event_id=parsed)
+    # As /search: an event of a provider the operator disabled is not served.
+    enabled = [entry.name for entry in registry.enabled()]
+    row = get_event(session=session, event_id=parsed, providers=enabled)
     if row is None:
         raise ApiError(404, "not_found", f"no event with id {parsed}")
     return ok({"event": event_summary(row)})

@@ -44,7 +44,11 @@ def search_events(
     return list(session.execute(query))
 
 
-def get_event(*, session: Session, event_id: uuid.UUID) -> sa.Row[Any] | None:
-    """One searchable event by its public id."""
+def get_event(
+    *, session: Session, event_id: uuid.UUID, providers: Sequence[str] | None = None
+) -> sa.Row[Any] | None:
+    """One searchable event by its public id (of one of `providers`, when given)."""
     query = sa.select(*SUMMARY_COLUMNS).where(TABLE.c.id == event_id, TABLE.c.ever_on_sale)
+    if providers is not None:
+        query = query.where(TABLE.c.provider.in_(providers))
     return session.execute(query).first()

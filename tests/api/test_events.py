@@ -6,7 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api.app import create_app
 from core.normalise import event_uuid
+from core.registry import load_registry
+from core.settings import Settings
 from tests.providers.fever.feeds import fetch_fever, fever_body
 from tests.support.feed_server import FeedServer
 from tests.support.spec import assert_matches_spec
@@ -89,3 +92,14 @@ def test_unknown_path_answers_404_envelope(client: TestClient) -> None:
 
 def test_wrong_method_answers_405_envelope(client: TestClient) -> None:
     assert_error_envelope(client.post("/search"), 405, "method_not_allowed")
+
+
+def test_event_of_a_disabled_provider_is_served_neither_by_id_nor_by_search(
+    sample: None, settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARQUEE_PROVIDERS", "")
+    app = create_app(Settings(), engine=engine, registry=load_registry(Settings()))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert_error_envelope(client.get(f"/events/{CAMELA}"), 404, "not_found")
+        assert client.get("/search").json() == {"data": {"events": []}, "error": None}
