@@ -6,12 +6,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from core.errors import ConfigError
+from core.logs import redact
 from core.settings import Settings
 
 EXIT_CONFIG = 2
 EXIT_FETCH_FAILED = 1
+EXIT_FAILED = 1
 
 
 def _settings() -> Settings:
@@ -242,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"marquee: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(f"marquee: database unreachable: {redact(reason)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

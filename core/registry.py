@@ -12,6 +12,7 @@ from pydantic import SecretStr, ValidationError
 from core import hookspecs
 from core.contract import NAME_PATTERN, Provider, ProviderSettings
 from core.errors import ConfigError
+from core.logs import redact
 from core.settings import Settings
 
 MASK = "********"
@@ -45,7 +46,10 @@ class ProviderEntry:
             secret = key in self.provider.secret_settings or isinstance(
                 getattr(self.settings, key), SecretStr
             )
-            shown[key] = MASK if secret and value else value
+            if secret and value:
+                shown[key] = MASK
+            else:
+                shown[key] = redact(value) if isinstance(value, str) else value
         return shown
 
 

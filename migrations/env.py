@@ -33,11 +33,14 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     connectable = _engine()
-    if hasattr(connectable, "connect"):
+    if not hasattr(connectable, "connect"):
+        _run(connectable)
+        return
+    try:
         with connectable.connect() as connection:
             _run(connection)
-    else:
-        _run(connectable)
+    finally:
+        connectable.dispose()  # a pool left open keeps SQLite's WAL unmerged and sockets alive
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
