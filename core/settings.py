@@ -9,6 +9,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite:///./marquee.db"
 
 
+def comma_list(value: object) -> object:
+    """`"a, B,,c"` -> `["a", "b", "c"]`: names from a comma-separated variable, trimmed and lower-cased.
+    Anything that is not a string or a sequence is left for pydantic to reject."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        return [name for name in (str(item).strip().lower() for item in value) if name]
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
@@ -50,12 +60,8 @@ class Settings(BaseSettings):
     @field_validator("MARQUEE_PROVIDERS", mode="before")
     @classmethod
     def _split_providers(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list | tuple):
-            names = [str(name).strip().lower() for name in value]
-            return list(dict.fromkeys(name for name in names if name))
-        return value
+        names = comma_list(value)
+        return list(dict.fromkeys(names)) if isinstance(names, list) else names
 
 
 @lru_cache

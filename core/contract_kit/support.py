@@ -31,14 +31,12 @@ class OneProvider:
         return [self.provider]
 
 
-@cache
-def event_summary_validator() -> Any:
-    """A validator for the spec's EventSummary, with `time` read as a local time (the spec's example
-    "22:38:19" carries no offset)."""
+def spec_format_checker() -> Any:
+    """The spec's formats, with `time` read as a local time (the spec's example "22:38:19" carries
+    no offset, which a strict RFC 3339 `time` check would refuse)."""
     from jsonschema import FormatChecker
     from openapi_schema_validator import OAS30Validator
 
-    spec = yaml.safe_load(files("api").joinpath("spec", "swagger.yaml").read_text())
     checker = FormatChecker()
     for name in ("date", "date-time", "uuid"):
         checker.checkers[name] = OAS30Validator.FORMAT_CHECKER.checkers[name]
@@ -49,8 +47,17 @@ def event_summary_validator() -> Any:
             time.fromisoformat(value)
         return True
 
+    return checker
+
+
+@cache
+def event_summary_validator() -> Any:
+    """A validator for the spec's EventSummary."""
+    from openapi_schema_validator import OAS30Validator
+
+    spec = yaml.safe_load(files("api").joinpath("spec", "swagger.yaml").read_text())
     schema = spec["components"]["schemas"]["EventSummary"]
-    return OAS30Validator(schema, format_checker=checker)
+    return OAS30Validator(schema, format_checker=spec_format_checker())
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.contract import NAME_PATTERN, ProviderSettings
 from core.errors import ConfigError
+from core.settings import comma_list
 
 FEEDS_VARIABLE = "MARQUEE_ICAL_FEEDS"
 
@@ -25,11 +26,7 @@ class IcalPluginSettings(BaseSettings):
     @field_validator("MARQUEE_ICAL_FEEDS", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list | tuple):
-            return [name for name in (str(item).strip().lower() for item in value) if name]
-        return value
+        return comma_list(value)
 
 
 def feed_names() -> list[str]:
