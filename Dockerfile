@@ -56,4 +56,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
 
-CMD ["marquee", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# Alone (`docker run -p 8000:8000 marquee`), the image is `make run`: it migrates its SQLite file
+# in /data, serves and schedules fetches in-process. Compose overrides the command per role.
+CMD ["marquee", "run", "--migrate", "--host", "0.0.0.0", "--port", "8000"]

@@ -4,12 +4,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from core.errors import ConfigError
 from core.logs import redact
+from core.migrate import require_current_schema
 from core.settings import Settings
 
 EXIT_CONFIG = 2
@@ -66,20 +68,36 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def _serving_app(args: argparse.Namespace) -> tuple[Settings, Any]:
+    """Settings, logging, migrations if asked, and an app whose providers and schema are checked
+    before the port opens."""
     from api.app import create_app
     from core.logs import configure_logging
+    from core.migrate import upgrade
 
     settings = _settings()
     configure_logging(settings)
-    app = create_app(settings)  # validates providers before the port opens
+    if args.migrate:
+        upgrade(settings.DATABASE_URL)
+    app = create_app(settings)
+    require_current_schema(app.state.engine)
+    return settings, app
+
+
+def _serve(app: Any, args: argparse.Namespace) -> None:
+    import uvicorn
+
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _, app = _serving_app(args)
+    _serve(app, args)
     return 0
 
 
 def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]
+    from core.db import create_db_engine
     from core.registry import load_registry
 
     if not settings.REDIS_URL:
@@ -87,6 +105,11 @@ def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]
             "REDIS_URL is not set: workers and beat need Redis (`marquee run` needs none)"
         )
     load_registry(settings)  # a bad provider configuration stops the process before it starts
+    engine = create_db_engine(settings)
+    try:
+        require_current_schema(engine)
+    finally:
+        engine.dispose()
     from core.celery_app import app
 
     return app
@@ -108,16 +131,10 @@ def cmd_beat(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    import uvicorn
-
-    from api.app import create_app
     from core.embedded import EmbeddedScheduler
     from core.jobs import build_context
-    from core.logs import configure_logging
 
-    settings = _settings()
-    configure_logging(settings)
-    app = create_app(settings)
+    settings, app = _serving_app(args)
     scheduler = None
     if settings.REDIS_URL:
         logging.getLogger("marquee.run").info(
@@ -127,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         context = build_context(settings, registry=app.state.registry, engine=app.state.engine)
         scheduler = EmbeddedScheduler(context).start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        _serve(app, args)
     finally:
         if scheduler is not None:
             scheduler.stop()
@@ -187,6 +204,11 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply migrations first (one process only; a fleet runs `marquee migrate` once)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,8 @@ from core.settings import Settings
 
 # Credentials in URLs (user:password@host) never reach a log line.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I)
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not extras; uvicorn adds `color_message`, a copy with ANSI codes.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:
@@ -54,3 +55,5 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.MARQUEE_LOG_LEVEL)
     # httpx logs every request URL at INFO, query string (where tokens live) included.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # alembic narrates every schema check ("Context impl …") at INFO.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

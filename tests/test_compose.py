@@ -156,9 +156,10 @@ def test_dockerfile_builds_in_stages_and_runs_as_non_root() -> None:
     assert "poetry" not in runs, "the final stage installs build tools"
 
 
-def test_dockerfile_checks_health_and_serves_by_default() -> None:
+def test_dockerfile_checks_health_and_runs_migrated_by_default() -> None:
     final = dict(dockerfile_stages()[-1])
     assert "/health" in final["HEALTHCHECK"]
     default = parse_marquee(json.loads(final["CMD"]))
-    assert (default.command, default.host, default.port) == ("serve", "0.0.0.0", 8000)
+    assert (default.command, default.host, default.port) == ("run", "0.0.0.0", 8000)
+    assert default.migrate, "a lone container has nobody else to migrate its database"
     assert final["EXPOSE"] == str(default.port)
