@@ -23,6 +23,31 @@ SUMMARY_COLUMNS = (
 )
 
 
+def search_query(
+    *,
+    dialect: str,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    providers: Sequence[str] | None = None,
+) -> sa.Select[Any]:
+    """The statement behind `search_events`, shaped so the partial index on (starts_at, id) serves
+    both the range and the order."""
+    query = sa.select(*SUMMARY_COLUMNS).where(TABLE.c.ever_on_sale)
+    if starts_at is not None:
+        query = query.where(TABLE.c.starts_at >= starts_at)
+    if ends_at is not None:
+        # Implied (no event ends before it starts), and it bounds the index range on starts_at.
+        query = query.where(TABLE.c.ends_at <= ends_at, TABLE.c.starts_at <= ends_at)
+    if providers is not None:
+        in_providers = TABLE.c.provider.in_(providers)
+        if dialect == "sqlite":
+            # Most stored events belong to the providers asked for. Saying so keeps SQLite on the
+            # starts_at index rather than the (provider, external_id) one followed by a sort.
+            in_providers = sa.func.likely(in_providers)
+        query = query.where(in_providers)
+    return query.order_by(TABLE.c.starts_at, TABLE.c.id)
+
+
 def search_events(
     *,
     session: Session,
@@ -32,15 +57,12 @@ def search_events(
 ) -> list[sa.Row[Any]]:
     """Events ever on sale that start at or after `starts_at` and end at or before `ends_at`,
     ordered by start, then id."""
-    query = sa.select(*SUMMARY_COLUMNS).where(TABLE.c.ever_on_sale)
-    if starts_at is not None:
-        query = query.where(TABLE.c.starts_at >= starts_at)
-    if ends_at is not None:
-        # Implied (no event ends before it starts), and it bounds the index range on starts_at.
-        query = query.where(TABLE.c.ends_at <= ends_at, TABLE.c.starts_at <= ends_at)
-    if providers is not None:
-        query = query.where(TABLE.c.provider.in_(providers))
-    query = query.order_by(TABLE.c.starts_at, TABLE.c.id)
+    query = search_query(
+        dialect=session.get_bind().dialect.name,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        providers=providers,
+    )
     return list(session.execute(query))
 
 
