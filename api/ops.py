@@ -14,11 +14,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import error_response, ok
 from core.metrics import StoreCollector, ping_database
+from core.migrate import schema_revisions
 
 log = logging.getLogger("api")
 
@@ -38,20 +40,34 @@ async def health() -> dict[str, Any]:
 
 
 @router.get(
-    "/ready", operation_id="getReadiness", summary="Readiness: the database answers, else 503"
+    "/ready",
+    operation_id="getReadiness",
+    summary="Readiness: the database answers, else 503",
+    responses={503: {"description": "The database is unreachable (error envelope)"}},
 )
 async def ready(request: Request) -> Any:
     engine = request.app.state.engine
     timeout = request.app.state.settings.DATABASE_CONNECT_TIMEOUT_SECONDS
-    check = partial(ping_database, engine, timeout_seconds=timeout)
+    check = partial(_store_revisions, engine, timeout_seconds=timeout)
     try:
         # The thread is abandoned if the database hangs, so the probe itself answers in time.
         with anyio.fail_after(timeout):
-            await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+            current, head = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
     except (SQLAlchemyError, TimeoutError) as exc:
         log.warning("not ready: database unreachable (%s)", exc.__class__.__name__)
         return error_response(503, "database_unavailable", "the event store is unreachable")
+    if current != head:
+        # Reachable but not migrated (say, back from a restore): serving would answer 500s.
+        log.warning("not ready: database schema at %s, this version needs %s", current, head)
+        return error_response(
+            503, "schema_outdated", "the event store's schema is not this version's; run migrations"
+        )
     return ok({"status": "ready"})
+
+
+def _store_revisions(engine: Engine, *, timeout_seconds: float) -> tuple[str | None, str | None]:
+    ping_database(engine, timeout_seconds=timeout_seconds)
+    return schema_revisions(engine)
 
 
 @router.get(

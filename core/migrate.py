@@ -1,6 +1,7 @@
 """Running alembic from Marquee itself, wherever the process starts and however it was installed."""
 
 import logging
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -31,9 +32,15 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@cache
+def head_revision() -> str | None:
+    """The revision this code needs (read from the migration scripts once per process)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
     """(the database's revision, the revision this code needs)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = head_revision()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current, head

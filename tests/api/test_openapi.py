@@ -72,3 +72,41 @@ def test_served_components_define_the_contracts_schemas_and_responses(
         "min_price",
         "max_price",
     ]
+
+
+def test_served_document_is_openapi_3_0_so_nullable_keeps_its_meaning(
+    served: dict[str, Any],
+) -> None:
+    # The contract's `nullable: true` is an OpenAPI 3.0 keyword; a 3.1 reader ignores it and would
+    # reject an all-day event's null start_time.
+    assert served["openapi"].startswith("3.0.")
+
+
+def test_no_operation_documents_fastapis_422(served: dict[str, Any]) -> None:
+    documented = {
+        (path, method): set(operation["responses"])
+        for path, operations in served["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert not [where for where, codes in documented.items() if "422" in codes]
+    assert {"200", "400", "404", "500"} <= documented[("/events/{event_id}", "get")]
+    assert "503" in documented[("/ready", "get")]
+
+
+def test_an_all_day_event_without_prices_validates_against_the_served_schema(
+    served: dict[str, Any],
+) -> None:
+    from openapi_schema_validator import OAS30Validator
+
+    event = {
+        "id": "2fb4b80a-2718-5c33-b6d0-0ba0d04be9bd",
+        "title": "Festival",
+        "start_date": "2021-07-01",
+        "start_time": None,
+        "end_date": "2021-07-03",
+        "end_time": None,
+        "min_price": None,
+        "max_price": None,
+    }
+    validator = OAS30Validator(served["components"]["schemas"]["EventSummary"])
+    assert not list(validator.iter_errors(event))

@@ -138,6 +138,22 @@ def test_ready_answers_503_while_database_is_down_and_200_once_back_without_rest
     assert back.json() == {"data": {"status": "ready"}, "error": None}
 
 
+def test_ready_answers_503_on_a_reachable_database_without_this_versions_schema(
+    tmp_path,
+) -> None:
+    from core.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    upgrade(url, "0001")
+    app = create_app(Settings(DATABASE_URL=url))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        behind = client.get("/ready")
+        assert behind.status_code == 503
+        assert behind.json()["error"]["code"] == "schema_outdated"
+        upgrade(url)
+        assert client.get("/ready").status_code == 200
+
+
 def test_metrics_keep_request_figures_while_database_is_unreachable(proxied_client) -> None:
     client, proxy = proxied_client
     client.get("/health")
