@@ -4,7 +4,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,17 +50,23 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
+    # Handlers for specific classes answer inside Starlette's ExceptionMiddleware, so an outage is
+    # one log line per request; the catch-all below runs in ServerErrorMiddleware, which re-raises
+    # after answering and so has the server log the traceback once.
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_unavailable(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+        log.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc.__class__.__name__,
+        )
+        return error_response(
+            500, "database_unavailable", "the event store is unreachable; try again shortly"
+        )
+
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
-        if isinstance(exc, OperationalError | PoolTimeoutError | DBAPIError):
-            log.error(
-                "database unavailable on %s %s: %s",
-                request.method,
-                request.url.path,
-                exc.__class__.__name__,
-            )
-            return error_response(
-                500, "database_unavailable", "the event store is unreachable; try again shortly"
-            )
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+    async def _unexpected(_request: Request, _exc: Exception):  # type: ignore[no-untyped-def]
         return error_response(500, "internal_error", "an unexpected error occurred")
