@@ -13,7 +13,7 @@ from typing import IO, Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from core.contract import InvalidItem, ParseResult
+from core.contract import InvalidItem, ParsedEvent, ParseResult
 from core.db import transaction
 from core.errors import FeedError, MarqueeError
 from core.models import utcnow
@@ -57,10 +57,14 @@ def _batches(
         if isinstance(result, InvalidItem):
             _skip(report, result.key, result.reason)
             continue
+        if not isinstance(result, ParsedEvent):
+            _skip(report, None, f"provider yielded a {type(result).__name__}, not a ParsedEvent")
+            continue
         try:
             batch.append(normalise(entry.name, zone, result))
-        except ValueError as exc:
-            _skip(report, result.key, str(exc))
+        # One ill-typed item from a plugin is that item's problem, never the whole feed's.
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            _skip(report, result.key, str(exc) or type(exc).__name__)
             continue
         if len(batch) >= size:
             yield batch
@@ -69,10 +73,11 @@ def _batches(
         yield batch
 
 
-def _skip(report: FetchReport, key: str | None, reason: str) -> None:
+def _skip(report: FetchReport, key: object, reason: str) -> None:
     report.skipped += 1
     if len(report.skip_reasons) < MAX_REPORTED_SKIPS:
-        report.skip_reasons.append(f"{key or '?'}: {reason}")
+        shown = key if isinstance(key, str) and key else "?"
+        report.skip_reasons.append(f"{shown[:200]}: {reason}")
 
 
 def download_feed(entry: ProviderEntry, sink: IO[bytes]) -> int:

@@ -99,3 +99,48 @@ def test_normalise_keeps_null_prices() -> None:
 def test_normalise_refuses_events_it_cannot_serve(changes: dict, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         normalise("fever", MADRID, event(**changes))
+
+
+def test_normalise_compacts_key_longer_than_the_column_and_keeps_its_uuid() -> None:
+    key = "x" * 300
+    row = normalise("fever", MADRID, event(key=key))
+    twin = normalise("fever", MADRID, event(key=key[:-1] + "y"))
+
+    assert len(row["external_id"]) == 255
+    assert row["external_id"].startswith("x" * 190 + "#")
+    assert row["external_id"] == normalise("fever", MADRID, event(key=key))["external_id"]
+    assert twin["external_id"] != row["external_id"]
+    assert row["id"] == event_uuid("fever", key)
+    assert normalise("fever", MADRID, event(key="y" * 255))["external_id"] == "y" * 255
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"title": 123}, "title must be text, not int"),
+        ({"key": 7}, "key must be text, not int"),
+        ({"min_price": [1], "max_price": [1]}, "min_price must be a number, not list"),
+        ({"min_price": "15", "max_price": "30"}, "min_price must be a number, not str"),
+        ({"max_price": 10**400}, "max_price must be a number"),
+        ({"title": "a\x00b"}, "NUL"),
+        ({"title": "\ud800"}, "not valid Unicode"),
+        ({"start": datetime(9999, 12, 31, 23), "end": None}, "out of the supported range"),
+        ({"start": "2021-06-30"}, "start must be a date or a date-time"),
+    ],
+)
+def test_normalise_refuses_ill_typed_events_with_a_clear_reason(changes: dict, reason: str) -> None:
+    zone = ZoneInfo("America/New_York")
+    with pytest.raises(ValueError, match=reason):
+        normalise("fever", zone, event(**changes))
+
+
+def test_normalise_checks_order_on_the_feeds_wall_clock_across_a_dst_gap() -> None:
+    # 02:30 does not exist in Madrid on 2021-03-28 (clocks jump from 02:00 to 03:00).
+    row = normalise(
+        "fever",
+        MADRID,
+        event(start=datetime(2021, 3, 28, 2, 30), end=datetime(2021, 3, 28, 3, 15)),
+    )
+
+    assert (row["start_time"], row["end_time"]) == (time(2, 30), time(3, 15))
+    assert row["starts_at"] <= row["ends_at"]
