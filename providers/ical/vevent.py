@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Component
 
 from core.contract import ParsedEvent
+from core.normalise import wall_clock
 
 # Roughly how long one period of each FREQ lasts, to tell how much work expanding a rule takes.
 FREQ_SECONDS = {
@@ -85,10 +86,6 @@ def occurrence_key(uid: str, start: date) -> str:
     return f"{uid}/{start.isoformat()}"
 
 
-def _wall_clock(value: datetime, zone: ZoneInfo) -> datetime:
-    return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
-
-
 def to_event(uid: str, occurrence: Component, zone: ZoneInfo) -> ParsedEvent:
     """One expanded occurrence as the platform expects it: local wall-clock times in `zone`, or
     dates with an inclusive last day for all-day events."""
@@ -103,8 +100,8 @@ def to_event(uid: str, occurrence: Component, zone: ZoneInfo) -> ParsedEvent:
         return ParsedEvent(
             key=key,
             title=title,
-            start=_wall_clock(start, zone),
-            end=_wall_clock(end, zone),
+            start=wall_clock(start, zone),
+            end=wall_clock(end, zone),
             on_sale=on_sale,
         )
     # RFC 5545 DTEND is exclusive; a one-day event may give DTEND equal to DTSTART.
