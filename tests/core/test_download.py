@@ -3,6 +3,7 @@
 import io
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -48,6 +49,49 @@ def unframed_server() -> Iterator[str]:
 
     threading.Thread(target=serve, daemon=True).start()
     yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    listener.close()
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """Sends one byte every 0.3 s, never finishing: in the status line and headers for /headers, in a
+    body framed by Content-Length for /framed, in a body ended by closing for /unframed."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle(connection: socket.socket, data: bytes) -> None:
+        for byte in data:
+            if stop.wait(0.3):
+                return
+            connection.sendall(bytes([byte]))
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            path = connection.recv(65536).split(b" ")[1]
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+            try:
+                if path == b"/headers":
+                    trickle(connection, head + b"X-Slow: " + b"x" * 1000)
+                elif path == b"/framed":
+                    connection.sendall(head + b"Content-Length: 100000\r\n\r\n")
+                    trickle(connection, b"<" * 100_000)
+                else:
+                    connection.sendall(head.replace(b"1.1", b"1.0") + b"\r\n")
+                    trickle(connection, b"<" * 100_000)
+            except OSError:
+                pass
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
     listener.close()
 
 
@@ -126,8 +170,24 @@ def test_download_treats_slow_server_as_transient(
 ) -> None:
     url = feed_server.serve("/feed", Answer(b"<late/>", delay=2.0))
 
-    with pytest.raises(TransientError, match="timed out"):
+    # The read timeout and the whole-download deadline are both 0.3 s here: either may report it.
+    with pytest.raises(TransientError, match=r"timed out|took longer than 0\.3s"):
         download(http, url, io.BytesIO(), max_bytes=10_000, timeout_seconds=0.3)
+
+
+@pytest.mark.parametrize("path", ["/headers", "/framed", "/unframed"])
+def test_download_gives_up_at_the_deadline_on_a_server_trickling_bytes(
+    path: str, http: httpx.Client, trickling_server: str
+) -> None:
+    sink = io.BytesIO()
+    started = time.monotonic()
+
+    with pytest.raises(TransientError, match="download took longer than 1s"):
+        download(http, trickling_server + path, sink, max_bytes=1_000_000, timeout_seconds=1)
+
+    # A bound on behaviour, not speed: each byte arrives well within the read timeout, so only a
+    # whole-download deadline stops this (without one it runs for 30 000 s).
+    assert time.monotonic() - started < 1 + 2
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
@@ -163,3 +223,28 @@ def test_fetch_of_unframed_body_over_the_cap_fails_and_keeps_stored_events(
         fetch_provider(load_registry(Settings()).get("fever"), engine=engine)
 
     assert stored_rows(engine) == before
+
+
+def test_fetch_of_body_that_is_not_the_gzip_it_claims_fails_as_a_bad_feed(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+) -> None:
+    fetch_fever(monkeypatch, engine, feed_server, fever_body("response_1.xml"))
+    before = stored_rows(engine)
+    broken = Answer(b"this is not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(FeedError, match="cannot be decoded"):
+        fetch_fever(monkeypatch, engine, feed_server, broken)
+
+    assert stored_rows(engine) == before
+
+
+def test_fetch_caught_in_a_redirect_loop_fails_permanently(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+) -> None:
+    loop = Answer(b"", 302, {"Location": "/api/events"})
+
+    with pytest.raises(PermanentError, match="too many redirects") as caught:
+        fetch_fever(monkeypatch, engine, feed_server, loop)
+
+    assert not isinstance(caught.value, TransientError)
+    assert stored_rows(engine) == {}
