@@ -9,14 +9,33 @@ from typing import Any
 
 from core.settings import Settings
 
-# Credentials in URLs (user:password@host) never reach a log line.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I)
+# A URL in free text: it ends at whitespace, a quote or an angle bracket (as in JSON or HTML).
+_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<rest>[^\s\"'<>]+)", re.I)
+# Credentials (user:password@host) and query values (?token=…) never reach a log line.
+_CREDENTIALS = re.compile(r"^[^/?#@\s:]+:[^/?#\s]*@")
+_QUERY_VALUE = re.compile(r"=[^&;]+")
+MASK = "***"
 # Record attributes that are not extras; uvicorn adds `color_message`, a copy with ANSI codes.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***:***@", text)
+    """`text` with every URL's password and query values masked (`?token=***&page=***`)."""
+    return _URL.sub(_redact_url, text)
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    rest = match["rest"]
+    # The password may itself hold "@": the host starts after the last one before the path.
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    authority, tail = rest[:authority_end], rest[authority_end:]
+    if _CREDENTIALS.match(authority):
+        authority = f"{MASK}:{MASK}@{authority.rsplit('@', 1)[1]}"
+    path, mark, query = tail.partition("?")
+    if mark:
+        query, hash_mark, fragment = query.partition("#")
+        tail = f"{path}?{_QUERY_VALUE.sub(f'={MASK}', query)}{hash_mark}{fragment}"
+    return f"{match['scheme']}{authority}{tail}"
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
