@@ -35,7 +35,11 @@ def _upsert_statement(dialect: str) -> Any:
         raise RuntimeError(f"no upsert for the {dialect} dialect")
     insert = dialects[dialect](TABLE)
     excluded = insert.excluded
-    changed = sa.or_(*(TABLE.c[name].is_distinct_from(excluded[name]) for name in FEED_COLUMNS))
+    changed = sa.or_(
+        *(TABLE.c[name].is_distinct_from(excluded[name]) for name in FEED_COLUMNS),
+        # An on-sale sighting folded into the batch's last (off-sale) occurrence is news too.
+        sa.and_(excluded.ever_on_sale, sa.not_(TABLE.c.ever_on_sale)),
+    )
     return insert.on_conflict_do_update(
         index_elements=[TABLE.c.provider, TABLE.c.external_id],
         set_={
@@ -52,13 +56,18 @@ def upsert_events(
 ) -> UpsertCounts:
     """Insert new events and update changed ones; rows whose feed values are unchanged are not
     rewritten. The caller owns the transaction."""
-    # One statement cannot touch a row twice: within a batch the last occurrence wins.
-    by_id = {row["id"]: row for row in rows}
+    # One statement cannot touch a row twice: within a batch the last occurrence wins, but an
+    # on-sale sighting of any occurrence is kept, as it would be had they come in separate batches.
+    by_id: dict[Any, dict[str, Any]] = {}
+    ever_on_sale: dict[Any, bool] = {}
+    for row in rows:
+        by_id[row["id"]] = row
+        ever_on_sale[row["id"]] = ever_on_sale.get(row["id"], False) or bool(row["on_sale"])
     if not by_id:
         return UpsertCounts()
     values = [
-        {**row, "ever_on_sale": row["on_sale"], "first_seen_at": now, "updated_at": now}
-        for row in by_id.values()
+        {**row, "ever_on_sale": ever_on_sale[id_], "first_seen_at": now, "updated_at": now}
+        for id_, row in by_id.items()
     ]
     existing = set(session.execute(sa.select(TABLE.c.id).where(TABLE.c.id.in_(by_id))).scalars())
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from core.contract import ParsedEvent
 from core.db import transaction
+from core.models import Event
 from core.normalise import normalise
 from core.upsert import UpsertCounts, upsert_events
 from tests.providers.fever.feeds import stored_rows
@@ -142,3 +143,25 @@ def test_upsert_stores_the_largest_allowed_batch(engine: Engine) -> None:
 
     assert upsert(engine, rows) == UpsertCounts(inserted=5000, updated=0, unchanged=0)
     assert upsert(engine, rows, now=T1) == UpsertCounts(inserted=0, updated=0, unchanged=5000)
+
+
+@pytest.mark.parametrize("stored_before", [None, False])
+def test_upsert_keeps_on_sale_sighting_of_duplicate_keys_whatever_the_batch_size(
+    engine: Engine, stored_before: bool | None
+) -> None:
+    # Seen online then offline in one fetch: one batch of both or two batches of one must agree,
+    # whether the event is new or already stored as never on sale.
+    sightings = [row("1/1", on_sale=True, price=5.0), row("1/1", on_sale=False, price=7.0)]
+    results = []
+    for batch_size in (len(sightings), 1):
+        with transaction(engine) as session:
+            session.execute(sa.delete(Event.__table__))  # type: ignore[attr-defined]
+        if stored_before is not None:
+            upsert(engine, [row("1/1", on_sale=stored_before, price=7.0)], now=T0)
+        with transaction(engine) as session:
+            for start in range(0, len(sightings), batch_size):
+                upsert_events(session, sightings[start : start + batch_size], now=T1)
+        stored = stored_rows(engine)["1/1"]
+        results.append((stored["on_sale"], stored["ever_on_sale"], stored["min_price"]))
+
+    assert results == [(False, True, 7.0), (False, True, 7.0)]

@@ -12,14 +12,15 @@ from tests.support.feed_server import FeedServer
 LONG_ID = "9" * 300
 
 
-def feed(*bases: tuple[str, str, str, str]) -> bytes:
+def feed(*bases: tuple[str, str, str, str], sell_modes: tuple[str, ...] = ()) -> bytes:
     """A Fever feed with one base event per (base id, title, start, end), each with one item."""
+    modes = list(sell_modes) + ["online"] * (len(bases) - len(sell_modes))
     parts = [
-        f'<base_event base_event_id="{base_id}" sell_mode="online" title="{title}">'
+        f'<base_event base_event_id="{base_id}" sell_mode="{mode}" title="{title}">'
         f'<event event_start_date="{start}" event_end_date="{end}" event_id="1" sold_out="false">'
         '<zone zone_id="1" capacity="10" price="12.00" name="A" numbered="false"/>'
         "</event></base_event>"
-        for base_id, title, start, end in bases
+        for (base_id, title, start, end), mode in zip(bases, modes, strict=True)
     ]
     return (
         '<?xml version="1.0" encoding="UTF-8"?><eventList version="1.0"><output>'
@@ -66,3 +67,16 @@ def test_fetch_keeps_event_that_starts_in_the_spring_forward_gap(
     # 02:30 is read with the winter offset (01:30 UTC); 03:15 CEST is 01:15 UTC, so the end is
     # clamped to the start rather than stored before it.
     assert row["starts_at"] == row["ends_at"] == datetime(2021, 3, 28, 1, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("batch_size", [500, 1])
+def test_fetch_remembers_event_listed_online_then_offline_whatever_the_batch_size(
+    batch_size: int, monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+) -> None:
+    times = ("2021-06-30T21:00:00", "2021-06-30T22:00:00")
+    body = feed(("5", "Show", *times), ("5", "Show", *times), sell_modes=("online", "offline"))
+
+    fetch_fever(monkeypatch, engine, feed_server, body, batch_size=batch_size)
+
+    row = stored_rows(engine)["5/1"]
+    assert (row["on_sale"], row["ever_on_sale"]) == (False, True)
