@@ -12,6 +12,9 @@ from core.schedule import ScheduledFetch, plan
 
 log = logging.getLogger("marquee.embedded")
 TRIGGER = "embedded"
+# How long stopping waits for fetches in flight, all providers together: under the 10 s a container
+# gets between SIGTERM and SIGKILL. A fetch cut short is closed as abandoned by its next run.
+STOP_TIMEOUT_SECONDS = 8.0
 
 
 class EmbeddedScheduler:
@@ -20,6 +23,8 @@ class EmbeddedScheduler:
         self.fetches = plan(context.registry.enabled())
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._fetching: set[str] = set()  # providers whose fetch is in flight
+        self._fetching_guard = threading.Lock()
 
     def start(self) -> "EmbeddedScheduler":
         for fetch in self.fetches:
@@ -39,10 +44,27 @@ class EmbeddedScheduler:
         )
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop scheduling, and let fetches in flight finish and record their outcome."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
+        if busy := self._in_flight():
+            log.info("waiting for fetches in flight", extra={"providers": ",".join(busy)})
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if left := self._in_flight():
+            log.warning(
+                "stopped with fetches still running; their next run records them as abandoned",
+                extra={"providers": ",".join(left)},
+            )
+
+    def _in_flight(self) -> list[str]:
+        with self._fetching_guard:
+            return sorted(self._fetching)
+
+    def _mark(self, provider: str, *, fetching: bool) -> None:
+        with self._fetching_guard:
+            (self._fetching.add if fetching else self._fetching.discard)(provider)
 
     def _loop(self, fetch: ScheduledFetch) -> None:
         """Fetch at once, then every interval, measured from the start of each first attempt."""
@@ -55,6 +77,7 @@ class EmbeddedScheduler:
     def _run_with_retries(self, fetch: ScheduledFetch) -> None:
         attempt, first_started = 1, time.time()
         while not self._stop.is_set():
+            self._mark(fetch.provider, fetching=True)
             try:
                 result = run_fetch(
                     self.context,
@@ -67,6 +90,8 @@ class EmbeddedScheduler:
                 # The job could not even record its run (database down): try at the next interval.
                 log.exception("fetch job crashed", extra={"provider": fetch.provider})
                 return
+            finally:
+                self._mark(fetch.provider, fetching=False)
             if result.retry_in is None or self._stop.wait(result.retry_in):
                 return
             attempt += 1

@@ -23,9 +23,20 @@ SKIPPED = "skipped"
 # Each of these is one failed attempt; a success resets the count.
 FAILURE_OUTCOMES = (FAILED, RETRYING)
 MAX_ERROR_CHARS = 2000
+ABANDONED = "abandoned: the process running it stopped before it finished"
 
 
 def start_run(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
+    """Record a run that holds the provider's lock.
+
+    Holding the lock means no other run of this provider is alive, so a `running` row left by a
+    killed process is closed here as a failure (finished_at stays empty: nobody saw it end).
+    """
+    session.execute(
+        sa.update(FetchRun)
+        .where(col(FetchRun.provider) == provider, col(FetchRun.outcome) == RUNNING)
+        .values(outcome=FAILED, error=ABANDONED)
+    )
     run = FetchRun(
         provider=provider, trigger=trigger, attempt=attempt, started_at=utcnow(), outcome=RUNNING
     )
@@ -42,6 +53,7 @@ def finish_run(
     report: FetchReport | None = None,
     error: str | None = None,
 ) -> FetchRun:
+    # A run wrongly closed as abandoned (its lock expired mid-fetch) still gets its real outcome.
     run = session.get_one(FetchRun, run_id)
     run.outcome = outcome
     run.finished_at = utcnow()

@@ -1,12 +1,16 @@
 """GET /providers tells an operator what each provider is doing."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
+from core.db import transaction
 from core.jobs import build_context, run_fetch
+from core.models import FetchRun
 from core.settings import Settings
 from tests.conftest import fixture_bytes
 from tests.support.feed_server import Answer, FeedServer
@@ -19,9 +23,9 @@ def fever_url(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def fetch_fever(engine: Engine) -> None:
+def fetch_fever(engine: Engine, trigger: str = "cli") -> None:
     """Fetch through the job, with the provider settings of the environment right now."""
-    run_fetch(build_context(Settings(), engine=engine), "fever", trigger="cli")
+    run_fetch(build_context(Settings(), engine=engine), "fever", trigger=trigger)
 
 
 def fever_status(client: TestClient) -> dict[str, Any]:
@@ -77,3 +81,32 @@ def test_providers_shows_why_a_provider_is_failing_and_keeps_its_events(
     assert fever["last_failure_at"] >= fever["last_success_at"]
     assert fever["consecutive_failures"] == 2
     assert fever["events_stored"] == 3
+
+
+def test_providers_counts_a_run_abandoned_by_a_stopped_process_as_a_failure(
+    fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
+) -> None:
+    with transaction(engine) as session:
+        session.add(
+            FetchRun(
+                provider="fever",
+                trigger="embedded",
+                started_at=datetime.now(UTC) - timedelta(minutes=5),
+                outcome="running",
+            )
+        )
+    feed_server.serve("/fever", Answer(b"nope", status=404))
+    fetch_fever(engine)
+
+    fever = fever_status(client)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+    }
+
+    assert fever["last_run"]["outcome"] == "failed"
+    assert fever["consecutive_failures"] == 2
+    labels = (("outcome", "failed"), ("provider", "fever"))
+    assert samples[("marquee_fetch_runs_total", labels)] == 2
+    assert samples.get(("marquee_fetch_runs_in_progress", (("provider", "fever"),)), 0) == 0

@@ -1,0 +1,92 @@
+"""The run record looks after itself: Retry-After kept across runs, abandoned runs closed, old runs
+pruned."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.db import transaction
+from core.embedded import EmbeddedScheduler
+from core.jobs import build_context, run_fetch
+from core.models import FetchRun
+from core.runs import ABANDONED
+from core.settings import Settings
+from tests.conftest import fixture_bytes
+from tests.scheduling.conftest import wait_for
+from tests.support.feed_server import Answer, FeedServer
+
+FEVER = ("provider", "fever")
+
+
+@pytest.fixture
+def fever_settings(
+    settings: Settings, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
+    return Settings()
+
+
+def recorded(engine: Engine) -> list[FetchRun]:
+    with Session(engine) as session:
+        return list(session.exec(select(FetchRun).order_by(col(FetchRun.started_at))))
+
+
+def insert_run(engine: Engine, outcome: str, *, days_ago: float, provider: str = "fever") -> None:
+    started = datetime.now(UTC) - timedelta(days=days_ago)
+    finished = None if outcome == "running" else started + timedelta(seconds=2)
+    with transaction(engine) as session:
+        session.add(
+            FetchRun(
+                provider=provider,
+                trigger="schedule",
+                started_at=started,
+                finished_at=finished,
+                outcome=outcome,
+            )
+        )
+
+
+def test_run_closes_a_running_row_left_by_a_stopped_process_as_failed(
+    fever_settings: Settings, engine: Engine, feed_server: FeedServer
+) -> None:
+    insert_run(engine, "running", days_ago=0.01)
+    insert_run(engine, "running", days_ago=0.01, provider="other")
+    feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
+
+    result = run_fetch(build_context(fever_settings, engine=engine), "fever", trigger="schedule")
+
+    assert result.outcome == "success"
+    fever = [run for run in recorded(engine) if run.provider == "fever"]
+    assert [(run.outcome, run.error) for run in fever] == [
+        ("failed", ABANDONED),
+        ("success", None),
+    ]
+    # Another provider's run is not this lock's business.
+    assert [run.outcome for run in recorded(engine) if run.provider == "other"] == ["running"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_embedded_scheduler_stop_names_the_fetch_it_could_not_wait_for(
+    fever_settings: Settings,
+    engine: Engine,
+    feed_server: FeedServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.serve("/fever", Answer(fixture_bytes("fever", "response_1.xml"), delay=2.0))
+    scheduler = EmbeddedScheduler(build_context(fever_settings, engine=engine)).start()
+    wait_for(lambda: feed_server.hits("/fever") == 1, timeout=10, what="the first download")
+    caplog.set_level(logging.INFO, logger="marquee.embedded")
+
+    scheduler.stop(timeout=0.1)
+
+    messages = {r.getMessage(): r for r in caplog.records if r.name == "marquee.embedded"}
+    assert messages["waiting for fetches in flight"].providers == "fever"  # type: ignore[attr-defined]
+    warning = messages[
+        "stopped with fetches still running; their next run records them as abandoned"
+    ]
+    assert warning.providers == "fever"  # type: ignore[attr-defined]
+    scheduler.stop(timeout=30)  # let the fetch end before the database goes away
+    assert [run.outcome for run in recorded(engine)] == ["success"]
