@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -18,11 +19,15 @@ from core.db import create_db_engine, transaction
 from core.errors import ConfigError, MarqueeError, TransientError
 from core.ingest import FetchReport, fetch_provider
 from core.locks import LocalLocks, Locks, RedisLocks
+from core.models import utcnow
 from core.registry import Registry, load_registry
 from core.schedule import RetryPolicy, ScheduledFetch
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("marquee.jobs")
+# An operator's `marquee fetch` is a deliberate call: it goes ahead even while a provider's
+# Retry-After asks scheduled runs to wait.
+OPERATOR_TRIGGER = "cli"
 
 
 @dataclass(slots=True)
@@ -86,6 +91,7 @@ class JobResult:
     report: FetchReport | None = None
     error: str | None = None
     retry_in: float | None = None
+    not_before: datetime | None = None
     first_started: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +103,7 @@ class JobResult:
             "report": self.report.as_dict() if self.report else None,
             "error": self.error,
             "retry_in": self.retry_in,
+            "not_before": self.not_before.isoformat() if self.not_before else None,
         }
 
 
@@ -115,13 +122,11 @@ def run_fetch(
     """
     first_started = time.time() if first_started is None else first_started
     result = JobResult(provider, runs.FAILED, attempt, first_started=first_started)
+    if trigger != OPERATOR_TRIGGER and _skip_while_asked_to_wait(context, result, trigger):
+        return result
     lock = context.locks.for_provider(provider)
     if not lock.acquire():
-        with transaction(context.engine) as session:
-            run = runs.record_skipped(
-                session=session, provider=provider, trigger=trigger, attempt=attempt
-            )
-            result.run_id, result.outcome, result.error = str(run.id), runs.SKIPPED, run.error
+        _skip(context, result, trigger, reason=runs.LOCK_HELD)
         log.info(
             "run skipped: another run holds the lock",
             extra={"provider": provider, "run_id": result.run_id},
@@ -132,6 +137,41 @@ def run_fetch(
     finally:
         lock.release()
     return result
+
+
+def _skip(
+    context: JobContext,
+    result: JobResult,
+    trigger: str,
+    *,
+    reason: str,
+    not_before: datetime | None = None,
+) -> None:
+    with transaction(context.engine) as session:
+        run = runs.record_skipped(
+            session=session,
+            provider=result.provider,
+            trigger=trigger,
+            attempt=result.attempt,
+            reason=reason,
+            not_before=not_before,
+        )
+        result.run_id, result.outcome, result.error = str(run.id), runs.SKIPPED, run.error
+    result.not_before = not_before
+
+
+def _skip_while_asked_to_wait(context: JobContext, result: JobResult, trigger: str) -> bool:
+    with transaction(context.engine) as session:
+        until = runs.waiting_until(session=session, provider=result.provider)
+    if until is None:
+        return False
+    reason = f"provider asked us to wait until {until.isoformat()} (Retry-After)"
+    _skip(context, result, trigger, reason=reason, not_before=until)
+    log.info(
+        "run skipped: provider asked us to wait (Retry-After)",
+        extra={"provider": result.provider, "run_id": result.run_id, "not_before": str(until)},
+    )
+    return True
 
 
 def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: bool) -> None:
@@ -152,6 +192,9 @@ def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: 
         )
     except TransientError as exc:
         result.error = str(exc)
+        if exc.retry_after is not None:
+            # From now, before the run is recorded, so a retry waiting Retry-After lands after it.
+            result.not_before = utcnow() + timedelta(seconds=exc.retry_after)
         if retry:
             result.retry_in = _retry_delay(context, result, exc)
         result.outcome = runs.FAILED if result.retry_in is None else runs.RETRYING
@@ -188,6 +231,7 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
             outcome=result.outcome,
             report=result.report,
             error=result.error,
+            not_before=result.not_before,
         )
         failures = runs.consecutive_failures(session=session, provider=result.provider)
     if result.report is not None:

@@ -102,3 +102,5 @@ class FetchRun(SQLModel, table=True):
     skipped: int = 0
     bytes: int = 0
     error: str | None = Field(default=None, sa_type=sa.Text)
+    # Set on a failed run whose provider answered Retry-After: no scheduled run before this instant.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -24,6 +24,9 @@ SKIPPED = "skipped"
 FAILURE_OUTCOMES = (FAILED, RETRYING)
 MAX_ERROR_CHARS = 2000
 ABANDONED = "abandoned: the process running it stopped before it finished"
+LOCK_HELD = "another run of this provider holds the lock"
+# Outcomes of runs that called the provider: the last of them says whether it asked us to wait.
+CALLED_OUTCOMES = (SUCCESS, FAILED, RETRYING)
 
 
 def start_run(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
@@ -52,10 +55,12 @@ def finish_run(
     outcome: str,
     report: FetchReport | None = None,
     error: str | None = None,
+    not_before: datetime | None = None,
 ) -> FetchRun:
     # A run wrongly closed as abandoned (its lock expired mid-fetch) still gets its real outcome.
     run = session.get_one(FetchRun, run_id)
     run.outcome = outcome
+    run.not_before = not_before
     run.finished_at = utcnow()
     if report is not None:
         run.inserted, run.updated = report.inserted, report.updated
@@ -67,7 +72,15 @@ def finish_run(
     return run
 
 
-def record_skipped(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
+def record_skipped(
+    *,
+    session: Session,
+    provider: str,
+    trigger: str,
+    attempt: int,
+    reason: str = LOCK_HELD,
+    not_before: datetime | None = None,
+) -> FetchRun:
     now = utcnow()
     run = FetchRun(
         provider=provider,
@@ -76,7 +89,8 @@ def record_skipped(*, session: Session, provider: str, trigger: str, attempt: in
         started_at=now,
         finished_at=now,
         outcome=SKIPPED,
-        error="another run of this provider holds the lock",
+        error=reason,
+        not_before=not_before,
     )
     session.add(run)
     session.flush()
@@ -88,6 +102,19 @@ def _last(session: Session, provider: str, *outcomes: str) -> FetchRun | None:
     if outcomes:
         query = query.where(col(FetchRun.outcome).in_(outcomes))
     return session.exec(query.order_by(col(FetchRun.started_at).desc()).limit(1)).first()
+
+
+def waiting_until(
+    *, session: Session, provider: str, now: datetime | None = None
+) -> datetime | None:
+    """The instant the provider asked us not to call it before, if that is still ahead.
+
+    Only the last run that called the provider counts: a later answer lifts an earlier wait.
+    """
+    last = _last(session, provider, *CALLED_OUTCOMES)
+    if last is None or last.not_before is None:
+        return None
+    return last.not_before if last.not_before > (now or utcnow()) else None
 
 
 def consecutive_failures(*, session: Session, provider: str) -> int:
@@ -114,6 +141,7 @@ class ProviderRunStatus:
     consecutive_failures: int
     events_stored: int
     events_searchable: int
+    not_before: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +152,7 @@ class ProviderRunStatus:
             "consecutive_failures": self.consecutive_failures,
             "events_stored": self.events_stored,
             "events_searchable": self.events_searchable,
+            "not_before": self.not_before,
         }
 
 
@@ -141,6 +170,7 @@ def run_summary(run: FetchRun) -> dict[str, Any]:
         "skipped": run.skipped,
         "bytes": run.bytes,
         "error": run.error,
+        "not_before": _iso(run.not_before),
     }
 
 
@@ -168,4 +198,5 @@ def provider_status(
         consecutive_failures=consecutive_failures(session=session, provider=provider),
         events_stored=stored,
         events_searchable=searchable,
+        not_before=_iso(waiting_until(session=session, provider=provider)),
     )

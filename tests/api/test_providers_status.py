@@ -83,6 +83,24 @@ def test_providers_shows_why_a_provider_is_failing_and_keeps_its_events(
     assert fever["events_stored"] == 3
 
 
+def test_providers_shows_until_when_the_provider_asked_us_to_wait(
+    fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
+) -> None:
+    feed_server.serve("/fever", Answer(b"slow down", status=429, headers={"Retry-After": "120"}))
+    fetch_fever(engine, trigger="schedule")
+    fetch_fever(engine, trigger="schedule")
+
+    fever = fever_status(client)
+
+    assert fever["not_before"] is not None
+    not_before = datetime.fromisoformat(fever["not_before"])
+    assert datetime.now(UTC) + timedelta(seconds=100) < not_before
+    assert fever["last_run"]["outcome"] == "skipped"
+    assert fever["last_run"]["error"].startswith("provider asked us to wait until")
+    assert "HTTP 429" in fever["last_failure_error"]
+    assert feed_server.hits("/fever") == 1
+
+
 def test_providers_counts_a_run_abandoned_by_a_stopped_process_as_a_failure(
     fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
 ) -> None:
