@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core import runs
+from core import run_history, runs
 from core.db import create_db_engine, transaction
 from core.errors import ConfigError, MarqueeError, TransientError
 from core.ingest import FetchReport, fetch_provider
@@ -234,6 +234,11 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
             not_before=result.not_before,
         )
         failures = runs.consecutive_failures(session=session, provider=result.provider)
+        run_history.prune(
+            session=session,
+            provider=result.provider,
+            keep_days=context.settings.MARQUEE_RUN_HISTORY_DAYS,
+        )
     if result.report is not None:
         report = result.report
         log.info(

@@ -1,7 +1,7 @@
 """What operators measure, read from the shared database at scrape time.
 
 Fetches run in worker processes, so the API process holds no fetch counters of its own: the
-`fetch_run` and `event` tables are the one record every process shares.
+`fetch_run`, `fetch_run_total` (pruned runs) and `event` tables are the record every process shares.
 """
 
 import logging
@@ -13,38 +13,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
 
-from core.models import Event, FetchRun
-from core.runs import RUNNING, SUCCESS
+from core.models import FetchRunTotal
+from core.run_history import outcome_tallies
+from core.runs import RUNNING, SUCCESS, event_counts
+
+# provider, outcome, runs, finished runs, seconds of finished runs, events upserted
+Tally = tuple[str, str, int, int, float, int]
 
 log = logging.getLogger("marquee.metrics")
-
-RUNS = FetchRun.__table__  # type: ignore[attr-defined]
-EVENTS = Event.__table__  # type: ignore[attr-defined]
-
-
-def _duration_seconds(dialect: str) -> sa.ColumnElement[float]:
-    if dialect == "postgresql":
-        return sa.func.extract("epoch", RUNS.c.finished_at - RUNS.c.started_at)
-    # SQLite keeps instants as naive UTC text, which julianday() reads.
-    return (sa.func.julianday(RUNS.c.finished_at) - sa.func.julianday(RUNS.c.started_at)) * 86400.0
-
-
-def _runs_query(dialect: str) -> sa.Select[tuple[str, str, int, float, int]]:
-    return sa.select(
-        RUNS.c.provider,
-        RUNS.c.outcome,
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(_duration_seconds(dialect)), 0.0),
-        sa.func.coalesce(sa.func.sum(RUNS.c.inserted + RUNS.c.updated), 0),
-    ).group_by(RUNS.c.provider, RUNS.c.outcome)
-
-
-EVENTS_QUERY = sa.select(
-    EVENTS.c.provider,
-    sa.func.count(),
-    sa.func.count().filter(EVENTS.c.ever_on_sale),
-).group_by(EVENTS.c.provider)
 
 
 def _limit_statements(connection: Connection, timeout_seconds: float) -> None:
@@ -78,10 +56,11 @@ class StoreCollector(Collector):
             "marquee_store_up", "1 if the fetch and event figures could be read from the database"
         )
         try:
-            with self._engine.connect() as connection:
+            with Session(self._engine) as session:
+                connection = session.connection()
                 _limit_statements(connection, self._timeout_seconds)
-                runs = connection.execute(_runs_query(connection.dialect.name)).all()
-                events = connection.execute(EVENTS_QUERY).all()
+                runs = _tallies(session, connection.dialect.name)
+                events = event_counts(session=session)
         except SQLAlchemyError as exc:
             log.warning("metrics could not read the database: %s", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -93,7 +72,25 @@ class StoreCollector(Collector):
         yield from _event_metrics(events)
 
 
-def _run_metrics(rows: list[sa.Row[tuple[str, str, int, float, int]]]) -> Iterator[Metric]:
+def _tallies(session: Session, dialect: str) -> list[Tally]:
+    """Retained runs plus the tallies of pruned ones, so counters never go down."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    pruned = session.exec(select(FetchRunTotal)).all()
+    rows: list[Tally] = [
+        *((t.provider, t.outcome, t.runs, t.finished, t.seconds, t.upserted) for t in pruned),
+        *session.execute(outcome_tallies(dialect)).all(),
+    ]
+    for provider, outcome, *figures in rows:
+        sums = totals.setdefault((provider, outcome), [0, 0, 0.0, 0])
+        for index, figure in enumerate(figures):
+            sums[index] += figure
+    return [
+        (provider, outcome, int(runs), int(finished), float(seconds), int(upserted))
+        for (provider, outcome), (runs, finished, seconds, upserted) in sorted(totals.items())
+    ]
+
+
+def _run_metrics(rows: list[Tally]) -> Iterator[Metric]:
     runs = CounterMetricFamily(
         "marquee_fetch_runs",
         "Finished fetch runs by provider and outcome",
@@ -113,13 +110,14 @@ def _run_metrics(rows: list[sa.Row[tuple[str, str, int, float, int]]]) -> Iterat
         labels=["provider"],
     )
     written: dict[str, int] = {}
-    for provider, outcome, count, seconds, changed in rows:
+    for provider, outcome, count, finished, seconds, changed in rows:
         if outcome == RUNNING:
             # Not a counter: a running row changes outcome when it finishes.
             in_progress.add_metric([provider], count)
             continue
         runs.add_metric([provider, outcome], count)
-        durations.add_metric([provider, outcome], count_value=count, sum_value=float(seconds))
+        # An abandoned run has no end, hence no duration.
+        durations.add_metric([provider, outcome], count_value=finished, sum_value=seconds)
         if outcome == SUCCESS:
             written[provider] = written.get(provider, 0) + int(changed)
     for provider, changed in sorted(written.items()):
@@ -127,7 +125,7 @@ def _run_metrics(rows: list[sa.Row[tuple[str, str, int, float, int]]]) -> Iterat
     yield from (runs, in_progress, durations, upserted)
 
 
-def _event_metrics(rows: list[sa.Row[tuple[str, int, int]]]) -> Iterator[Metric]:
+def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:
     stored = GaugeMetricFamily(
         "marquee_events_stored", "Events stored per provider", labels=["provider"]
     )
@@ -136,7 +134,7 @@ def _event_metrics(rows: list[sa.Row[tuple[str, int, int]]]) -> Iterator[Metric]
         "Events /search can return (ever on sale) per provider",
         labels=["provider"],
     )
-    for provider, total, on_sale in rows:
+    for provider, (total, on_sale) in sorted(counts.items()):
         stored.add_metric([provider], total)
         searchable.add_metric([provider], on_sale)
     yield from (stored, searchable)

@@ -104,3 +104,19 @@ class FetchRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
     # Set on a failed run whose provider answered Retry-After: no scheduled run before this instant.
     not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FetchRunTotal(SQLModel, table=True):
+    """Per provider and outcome, the tallies of fetch runs pruned from `fetch_run`.
+
+    Pruning folds rows in here, so metrics read from both stay counters that never go down.
+    """
+
+    __tablename__ = "fetch_run_total"
+
+    provider: str = Field(max_length=40, primary_key=True)
+    outcome: str = Field(max_length=20, primary_key=True)
+    runs: int = 0
+    finished: int = 0
+    seconds: float = 0.0
+    upserted: int = 0

@@ -97,7 +97,7 @@ def record_skipped(
     return run
 
 
-def _last(session: Session, provider: str, *outcomes: str) -> FetchRun | None:
+def latest_run(session: Session, provider: str, *outcomes: str) -> FetchRun | None:
     query = select(FetchRun).where(FetchRun.provider == provider)
     if outcomes:
         query = query.where(col(FetchRun.outcome).in_(outcomes))
@@ -111,7 +111,7 @@ def waiting_until(
 
     Only the last run that called the provider counts: a later answer lifts an earlier wait.
     """
-    last = _last(session, provider, *CALLED_OUTCOMES)
+    last = latest_run(session, provider, *CALLED_OUTCOMES)
     if last is None or last.not_before is None:
         return None
     return last.not_before if last.not_before > (now or utcnow()) else None
@@ -122,7 +122,7 @@ def consecutive_failures(*, session: Session, provider: str) -> int:
     query = select(sa.func.count()).where(
         FetchRun.provider == provider, col(FetchRun.outcome).in_(FAILURE_OUTCOMES)
     )
-    success = _last(session, provider, SUCCESS)
+    success = latest_run(session, provider, SUCCESS)
     if success is not None:
         query = query.where(FetchRun.started_at > success.started_at)
     return session.exec(query).one()
@@ -186,9 +186,9 @@ def provider_status(
     *, session: Session, provider: str, counts: dict[str, tuple[int, int]] | None = None
 ) -> ProviderRunStatus:
     counts = event_counts(session=session) if counts is None else counts
-    last = _last(session, provider)
-    success = _last(session, provider, SUCCESS)
-    failure = _last(session, provider, *FAILURE_OUTCOMES)
+    last = latest_run(session, provider)
+    success = latest_run(session, provider, SUCCESS)
+    failure = latest_run(session, provider, *FAILURE_OUTCOMES)
     stored, searchable = counts.get(provider, (0, 0))
     return ProviderRunStatus(
         last_run=run_summary(last) if last else None,

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     MARQUEE_LOCK_TIMEOUT_SECONDS: Annotated[int, Field(ge=10, le=86_400)] = 900
     MARQUEE_REDIS_KEY_PREFIX: Annotated[str, Field(max_length=100)] = "marquee:"
     MARQUEE_CELERY_QUEUE: Annotated[str, Field(min_length=1, max_length=100)] = "marquee"
+    # Days of fetch_run history kept per provider; older runs are pruned after each run.
+    MARQUEE_RUN_HISTORY_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
 
     @field_validator("DATABASE_URL")
     @classmethod
