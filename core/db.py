@@ -2,13 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from core.settings import Settings, get_settings
+from core.settings import Settings
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -36,11 +35,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-@lru_cache
-def get_engine() -> Engine:
-    return create_db_engine(get_settings())
 
 
 @contextmanager

@@ -91,7 +91,7 @@ class FetchRun(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
     provider: str = Field(max_length=40)
-    trigger: str = Field(max_length=20)  # schedule | cli | embedded | api
+    trigger: str = Field(max_length=20)  # schedule | cli | embedded
     attempt: int = 1
     started_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -4,7 +4,7 @@ Data functions take `*, session`; the caller owns the transaction.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -144,16 +144,7 @@ class ProviderRunStatus:
     not_before: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "last_run": self.last_run,
-            "last_success_at": self.last_success_at,
-            "last_failure_at": self.last_failure_at,
-            "last_failure_error": self.last_failure_error,
-            "consecutive_failures": self.consecutive_failures,
-            "events_stored": self.events_stored,
-            "events_searchable": self.events_searchable,
-            "not_before": self.not_before,
-        }
+        return asdict(self)
 
 
 def run_summary(run: FetchRun) -> dict[str, Any]:
