@@ -19,17 +19,22 @@ from core.settings import Settings, get_settings
 RESULT_EXPIRES_SECONDS = 24 * 3600
 
 
-def configure(celery: Celery, settings: Settings) -> None:
-    """Redis is the broker and the result store; every key carries MARQUEE_REDIS_KEY_PREFIX."""
+def require_redis(settings: Settings) -> str:
+    """The Redis URL Celery needs; a clear ConfigError when it is not set."""
     if not settings.REDIS_URL:
         raise ConfigError(
-            "REDIS_URL is not set: Celery workers and beat need Redis "
-            "(use `marquee run` for a single process without Redis)"
+            "REDIS_URL is not set: workers and beat need Redis (`marquee run` needs none)"
         )
+    return settings.REDIS_URL
+
+
+def configure(celery: Celery, settings: Settings) -> None:
+    """Redis is the broker and the result store; every key carries MARQUEE_REDIS_KEY_PREFIX."""
+    redis_url = require_redis(settings)
     prefix = {"global_keyprefix": settings.MARQUEE_REDIS_KEY_PREFIX}
     celery.conf.update(
-        broker_url=settings.REDIS_URL,
-        result_backend=settings.REDIS_URL,
+        broker_url=redis_url,
+        result_backend=redis_url,
         broker_transport_options=prefix,
         result_backend_transport_options=prefix,
         broker_connection_retry_on_startup=True,

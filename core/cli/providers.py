@@ -1,0 +1,88 @@
+"""`marquee fetch`, `providers` and `new-provider`: what the providers are and what they hold."""
+
+import argparse
+import json
+import sys
+
+from core.cli.common import EXIT_CONFIG, EXIT_FAILED, load_settings
+from core.errors import ConfigError
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from core.jobs import build_context, run_fetch
+    from core.logs import configure_logging
+    from core.registry import load_registry
+
+    settings = load_settings()
+    configure_logging(settings)
+    registry = load_registry(settings)
+    entry = registry.get(args.provider)
+    if entry.settings is None:
+        raise ConfigError(f"provider {entry.name!r} has invalid settings: {entry.settings_error}")
+    # The same job the scheduler runs, so this run is locked and recorded too; no retries here.
+    context = build_context(settings, registry=registry)
+    result = run_fetch(context, entry.name, trigger="cli", retry=False)
+    report = result.report
+    if report is None:
+        verb = "skipped" if result.outcome == "skipped" else "failed"
+        print(f"fetch of {entry.name} {verb}: {result.error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(
+            f"{entry.name}: {report.inserted} inserted, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.skipped} skipped "
+            f"({report.bytes} bytes in {report.seconds:.2f}s)"
+        )
+        for reason in report.skip_reasons:
+            print(f"  skipped {reason}")
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from core.registry import load_registry
+
+    registry = load_registry(load_settings())
+    listing = [
+        {
+            "name": entry.name,
+            "enabled": entry.enabled,
+            "plugin": entry.plugin.name,
+            "distribution": entry.plugin.distribution,
+            "version": entry.plugin.version,
+            "settings": entry.masked_settings(),
+            "settings_error": entry.settings_error,
+        }
+        for entry in registry.entries.values()
+    ]
+    if args.json:
+        print(json.dumps(listing, indent=2, default=str))
+        return 0
+    for item in listing:
+        state = "enabled" if item["enabled"] else "disabled"
+        origin = (
+            f"{item['distribution']} {item['version']}" if item["distribution"] else item["plugin"]
+        )
+        print(f"{item['name']} ({state}; plugin {item['plugin']} from {origin})")
+        for key, value in item["settings"].items():
+            print(f"    {key} = {value}")
+        if item["settings_error"]:
+            print(f"    invalid settings: {item['settings_error']}")
+    return 0
+
+
+def cmd_new_provider(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.scaffold import ScaffoldError, new_provider
+
+    try:
+        written = new_provider(args.name, Path(args.directory) if args.directory else None)
+    except ScaffoldError as exc:
+        print(f"marquee: new-provider: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    root = written[0].parent
+    print(f"wrote plugin package {root}/ ({len(written)} files); next:")
+    print(f"    pip install -e {root} && (cd {root} && pytest)")
+    return 0
