@@ -58,7 +58,8 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, and kill what does not stop within ten seconds."""
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -94,7 +95,7 @@ def start_marquee(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
     yield start
     for worker in started:
-        _stop(worker.process)
+        stop_process(worker.process)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from core.jobs import build_context
 from core.models import FetchRun
 from core.settings import Settings
 from tests.conftest import fixture_bytes
-from tests.scheduling.conftest import ROOT, wait_for
+from tests.scheduling.conftest import ROOT, stop_process, wait_for
 from tests.support.feed_server import Answer, FeedServer
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -59,12 +59,7 @@ def marquee_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[str
 
     yield start
     for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_marquee_run_fetches_at_start_and_again_every_interval(
