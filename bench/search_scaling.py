@@ -1,9 +1,10 @@
 """Search latency depends on the window, not on how many events are stored.
 
-Loads N and then 10*N events into a scratch PostgreSQL database through the common upsert, and
+Loads N and then 10*N events into a scratch database through the common upsert, and
 times a narrow-window search (about 50 results) at both sizes; prints the median latencies and
 their ratio. Also prints upsert throughput of a first load and of an unchanged refetch.
-Runs on PostgreSQL and on SQLite (the `make run` default). Uses MARQUEE_BENCH_POSTGRES_URL (default: postgres@127.0.0.1:5432).
+Runs on PostgreSQL and on SQLite (the `make run` default). PostgreSQL: MARQUEE_BENCH_POSTGRES_URL
+(default: postgres@127.0.0.1:5432).
 """
 
 import os
