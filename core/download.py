@@ -13,26 +13,33 @@ from core.errors import FeedError, PermanentError, TransientError
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Read a Retry-After header: delta-seconds or an HTTP date."""
+    """Read a Retry-After header: delta-seconds or an HTTP date. Anything else is no hint at all,
+    never an error: a retryable answer stays retryable whatever the header says."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" means UTC with no claim about the zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _where(url: httpx.URL) -> str:
+    """Scheme and host only: paths and queries of private feeds carry secrets, and the provider's
+    name already says which feed it was."""
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
 
 
 def _check_status(response: httpx.Response) -> None:
     status = response.status_code
     if status < 300:
         return
-    reason = (
-        f"HTTP {status} from {response.url.copy_with(query=None, username=None, password=None)}"
-    )
+    reason = f"HTTP {status} from {_where(response.url)}"
     if status in (408, 429) or status >= 500:
         raise TransientError(
             reason, retry_after=retry_after_seconds(response.headers.get("Retry-After"))

@@ -12,7 +12,7 @@ from core.settings import Settings
 # A URL in free text: it ends at whitespace, a quote or an angle bracket (as in JSON or HTML).
 _URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<rest>[^\s\"'<>]+)", re.I)
 # Credentials (user:password@host) and query values (?token=…) never reach a log line.
-_CREDENTIALS = re.compile(r"^[^/?#@\s:]+:[^/?#\s]*@")
+_CREDENTIALS = re.compile(r"^[^/?#@\s:]*:[^/?#\s]*@")  # the user may be empty: redis://:pw@host
 _QUERY_VALUE = re.compile(r"=[^&;]+")
 MASK = "***"
 # Record attributes that are not extras; uvicorn adds `color_message`, a copy with ANSI codes.

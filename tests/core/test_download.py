@@ -199,6 +199,33 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds(None) is None
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["²", "1e3", "-5", "Mon, 01 Jan 99999 00:00:00 GMT", "Wed, 32 Nov 2026 25:00:00 GMT"],
+)
+def test_retry_after_that_is_no_hint_is_ignored_rather_than_an_error(header: str) -> None:
+    assert retry_after_seconds(header) is None
+
+
+def test_retry_after_date_without_a_zone_is_read_as_utc() -> None:
+    # RFC 5322's "-0000" parses to a naive datetime; subtracting it from an aware one used to raise.
+    later = (datetime.now(UTC) + timedelta(seconds=120)).strftime("%a, %d %b %Y %H:%M:%S -0000")
+    assert 100 < (retry_after_seconds(later) or 0) <= 120
+
+
+def test_http_failure_names_the_host_but_not_the_path_or_query_of_a_private_feed(
+    http: httpx.Client, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve("/ical/private-s3cr3t/basic.ics", Answer(b"gone", 404))
+
+    with pytest.raises(PermanentError) as caught:
+        download(http, url + "?key=t0ken", io.BytesIO(), max_bytes=10_000, timeout_seconds=5)
+
+    message = str(caught.value)
+    assert message.startswith("HTTP 404 from http://127.0.0.1:")
+    assert "s3cr3t" not in message and "t0ken" not in message
+
+
 def test_fetch_failing_with_503_keeps_stored_events(
     monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
 ) -> None:

@@ -22,6 +22,8 @@ from core.settings import Settings
         ("https://h.test/f?flag&empty=&k=v#part", "https://h.test/f?flag&empty=&k=***#part"),
         ("postgresql+psycopg://app:p@ss@db:5432/x", "postgresql+psycopg://***:***@db:5432/x"),
         ('{"url": "http://h.test/a?k=v"}', '{"url": "http://h.test/a?k=***"}'),
+        # Redis's usual form: a password with no user.
+        ("redis://:secretpw@redis:6379/0", "redis://***:***@redis:6379/0"),
         # What is not a secret stays readable: a bare user name, a path, text outside URLs.
         ("postgresql://postgres@127.0.0.1/db", "postgresql://postgres@127.0.0.1/db"),
         ("http://h.test/users/@me?page=2", "http://h.test/users/@me?page=***"),
