@@ -13,10 +13,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core.models import FetchRunTotal
-from core.run_history import outcome_tallies
+from core.run_history import all_time_tallies
 from core.runs import RUNNING, SUCCESS, event_counts
 
 # provider, outcome, runs, finished runs, seconds of finished runs, events upserted
@@ -74,19 +73,11 @@ class StoreCollector(Collector):
 
 def _tallies(session: Session, dialect: str) -> list[Tally]:
     """Retained runs plus the tallies of pruned ones, so counters never go down."""
-    totals: dict[tuple[str, str], list[float]] = {}
-    pruned = session.exec(select(FetchRunTotal)).all()
-    rows: list[Tally] = [
-        *((t.provider, t.outcome, t.runs, t.finished, t.seconds, t.upserted) for t in pruned),
-        *session.execute(outcome_tallies(dialect)).all(),
-    ]
-    for provider, outcome, *figures in rows:
-        sums = totals.setdefault((provider, outcome), [0, 0, 0.0, 0])
-        for index, figure in enumerate(figures):
-            sums[index] += figure
     return [
         (provider, outcome, int(runs), int(finished), float(seconds), int(upserted))
-        for (provider, outcome), (runs, finished, seconds, upserted) in sorted(totals.items())
+        for provider, outcome, runs, finished, seconds, upserted in session.execute(
+            all_time_tallies(dialect)
+        )
     ]
 
 

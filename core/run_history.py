@@ -25,13 +25,45 @@ def _duration_seconds(dialect: str) -> sa.ColumnElement[float]:
 def outcome_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float, int]]:
     """Per provider and outcome: runs, finished runs, their seconds, events upserted by them."""
     return sa.select(
-        col(FetchRun.provider),
-        col(FetchRun.outcome),
-        sa.func.count(),
-        sa.func.count(col(FetchRun.finished_at)),
-        sa.func.coalesce(sa.func.sum(_duration_seconds(dialect)), 0.0),
-        sa.func.coalesce(sa.func.sum(col(FetchRun.inserted) + col(FetchRun.updated)), 0),
+        col(FetchRun.provider).label("provider"),
+        col(FetchRun.outcome).label("outcome"),
+        sa.func.count().label("runs"),
+        sa.func.count(col(FetchRun.finished_at)).label("finished"),
+        sa.func.coalesce(sa.func.sum(_duration_seconds(dialect)), 0.0).label("seconds"),
+        sa.func.coalesce(sa.func.sum(col(FetchRun.inserted) + col(FetchRun.updated)), 0).label(
+            "upserted"
+        ),
     ).group_by(col(FetchRun.provider), col(FetchRun.outcome))
+
+
+def all_time_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float, int]]:
+    """`outcome_tallies` plus the tallies of pruned runs, read as ONE statement.
+
+    One statement is one snapshot even under READ COMMITTED: two reads would miss a prune that
+    commits between them (its rows gone from `fetch_run`, its totals not yet read).
+    """
+    table = FetchRunTotal.__table__  # type: ignore[attr-defined]
+    pruned = sa.select(
+        table.c.provider,
+        table.c.outcome,
+        table.c.runs,
+        table.c.finished,
+        table.c.seconds,
+        table.c.upserted,
+    )
+    both = sa.union_all(pruned, outcome_tallies(dialect)).subquery()
+    return (
+        sa.select(
+            both.c.provider,
+            both.c.outcome,
+            sa.func.sum(both.c.runs),
+            sa.func.sum(both.c.finished),
+            sa.func.sum(both.c.seconds),
+            sa.func.sum(both.c.upserted),
+        )
+        .group_by(both.c.provider, both.c.outcome)
+        .order_by(both.c.provider, both.c.outcome)
+    )
 
 
 def prune(*, session: Session, provider: str, keep_days: int) -> int:

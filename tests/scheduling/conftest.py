@@ -6,10 +6,18 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from core.db import transaction
+from core.models import FetchRun
+from core.settings import Settings
+from tests.support.feed_server import FeedServer
 
 REDIS_URL = os.environ.get("MARQUEE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +118,31 @@ def start_worker(start_marquee: Callable[..., Worker]) -> Callable[[dict[str, st
 @pytest.fixture
 def start_beat(start_marquee: Callable[..., Worker]) -> Callable[[dict[str, str]], Worker]:
     return lambda env: start_marquee(["beat"], env, ready_when="beat: Starting")
+
+
+@pytest.fixture
+def fever_settings(
+    settings: Settings, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
+    return Settings()
+
+
+def recorded(engine: Engine) -> list[FetchRun]:
+    with Session(engine) as session:
+        return list(session.exec(select(FetchRun).order_by(col(FetchRun.started_at))))
+
+
+def insert_run(engine: Engine, outcome: str, *, days_ago: float, provider: str = "fever") -> None:
+    started = datetime.now(UTC) - timedelta(days=days_ago)
+    finished = None if outcome == "running" else started + timedelta(seconds=2)
+    with transaction(engine) as session:
+        session.add(
+            FetchRun(
+                provider=provider,
+                trigger="schedule",
+                started_at=started,
+                finished_at=finished,
+                outcome=outcome,
+            )
+        )

@@ -10,47 +10,16 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from core.db import transaction
 from core.embedded import EmbeddedScheduler
 from core.jobs import build_context, run_fetch
-from core.models import FetchRun
 from core.runs import ABANDONED
 from core.settings import Settings
 from tests.conftest import fixture_bytes
-from tests.scheduling.conftest import wait_for
+from tests.scheduling.conftest import insert_run, recorded, wait_for
 from tests.support.feed_server import Answer, FeedServer
 
 FEVER = ("provider", "fever")
-
-
-@pytest.fixture
-def fever_settings(
-    settings: Settings, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
-    return Settings()
-
-
-def recorded(engine: Engine) -> list[FetchRun]:
-    with Session(engine) as session:
-        return list(session.exec(select(FetchRun).order_by(col(FetchRun.started_at))))
-
-
-def insert_run(engine: Engine, outcome: str, *, days_ago: float, provider: str = "fever") -> None:
-    started = datetime.now(UTC) - timedelta(days=days_ago)
-    finished = None if outcome == "running" else started + timedelta(seconds=2)
-    with transaction(engine) as session:
-        session.add(
-            FetchRun(
-                provider=provider,
-                trigger="schedule",
-                started_at=started,
-                finished_at=finished,
-                outcome=outcome,
-            )
-        )
 
 
 def test_scheduled_run_skips_a_provider_whose_retry_after_outlasts_the_retry_span(
