@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import error_response, ok
 from core.metrics import StoreCollector, ping_database
-from core.migrate import schema_revisions
+from core.migrate import schema_is_behind, schema_revisions
 
 log = logging.getLogger("api")
 
@@ -56,7 +56,7 @@ async def ready(request: Request) -> Any:
     except (SQLAlchemyError, TimeoutError) as exc:
         log.warning("not ready: database unreachable (%s)", exc.__class__.__name__)
         return error_response(503, "database_unavailable", "the event store is unreachable")
-    if current != head:
+    if schema_is_behind(current, head):
         # Reachable but not migrated (say, back from a restore): serving would answer 500s.
         log.warning("not ready: database schema at %s, this version needs %s", current, head)
         return error_response(

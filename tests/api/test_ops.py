@@ -154,6 +154,19 @@ def test_ready_answers_503_on_a_reachable_database_without_this_versions_schema(
         assert client.get("/ready").status_code == 200
 
 
+def test_ready_stays_200_on_a_database_that_newer_code_already_migrated(tmp_path) -> None:
+    from core.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with TestClient(create_app(Settings(DATABASE_URL=url))) as client:
+        assert client.get("/ready").status_code == 200
+
+
 def test_metrics_keep_request_figures_while_database_is_unreachable(proxied_client) -> None:
     client, proxy = proxied_client
     client.get("/health")

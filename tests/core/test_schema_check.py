@@ -87,3 +87,19 @@ def test_run_with_migrate_brings_an_empty_database_up_and_serves(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_schema_check_lets_older_code_start_on_a_database_newer_code_migrated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A rolling deploy migrates first; old replicas must keep serving until they are replaced.
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    upgrade(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+        require_current_schema(engine)
+    finally:
+        engine.dispose()
+    assert "newer than this code's" in caplog.text
