@@ -178,7 +178,11 @@ def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: 
     provider = result.provider
     with transaction(context.engine) as session:
         run = runs.start_run(
-            session=session, provider=provider, trigger=trigger, attempt=result.attempt
+            session=session,
+            provider=provider,
+            trigger=trigger,
+            attempt=result.attempt,
+            lock_timeout_seconds=context.settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
         )
         result.run_id = str(run.id)
     extra = {"provider": provider, "run_id": result.run_id}
@@ -225,7 +229,7 @@ def _retry_delay(context: JobContext, result: JobResult, exc: TransientError) ->
 def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> None:
     assert result.run_id is not None
     with transaction(context.engine) as session:
-        runs.finish_run(
+        recorded = runs.finish_run(
             session=session,
             run_id=uuid.UUID(result.run_id),
             outcome=result.outcome,
@@ -233,11 +237,18 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
             error=result.error,
             not_before=result.not_before,
         )
+        # An abandoned row has no end: finish_run left it as another run closed it.
+        closed_before = recorded.finished_at is None
         failures = runs.consecutive_failures(session=session, provider=result.provider)
         run_history.prune(
             session=session,
             provider=result.provider,
             keep_days=context.settings.MARQUEE_RUN_HISTORY_DAYS,
+        )
+    if closed_before:
+        log.warning(
+            "run finished after another run closed it as abandoned; its record stays failed",
+            extra={**extra, "outcome": result.outcome, "error": result.error},
         )
     if result.report is not None:
         report = result.report

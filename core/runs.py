@@ -5,7 +5,7 @@ Data functions take `*, session`; the caller owns the transaction.
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,19 +29,27 @@ LOCK_HELD = "another run of this provider holds the lock"
 CALLED_OUTCOMES = (SUCCESS, FAILED, RETRYING)
 
 
-def start_run(*, session: Session, provider: str, trigger: str, attempt: int) -> FetchRun:
+def start_run(
+    *, session: Session, provider: str, trigger: str, attempt: int, lock_timeout_seconds: float
+) -> FetchRun:
     """Record a run that holds the provider's lock.
 
-    Holding the lock means no other run of this provider is alive, so a `running` row left by a
-    killed process is closed here as a failure (finished_at stays empty: nobody saw it end).
+    A `running` row older than the lock's lifetime was left by a killed process (a live run
+    cannot hold the lock that long), so it is closed here as a failure (finished_at stays empty:
+    nobody saw it end). Younger ones may be alive: another process under per-process locks.
     """
+    now = utcnow()
     session.execute(
         sa.update(FetchRun)
-        .where(col(FetchRun.provider) == provider, col(FetchRun.outcome) == RUNNING)
+        .where(
+            col(FetchRun.provider) == provider,
+            col(FetchRun.outcome) == RUNNING,
+            col(FetchRun.started_at) < now - timedelta(seconds=lock_timeout_seconds),
+        )
         .values(outcome=FAILED, error=ABANDONED)
     )
     run = FetchRun(
-        provider=provider, trigger=trigger, attempt=attempt, started_at=utcnow(), outcome=RUNNING
+        provider=provider, trigger=trigger, attempt=attempt, started_at=now, outcome=RUNNING
     )
     session.add(run)
     session.flush()
@@ -57,19 +65,30 @@ def finish_run(
     error: str | None = None,
     not_before: datetime | None = None,
 ) -> FetchRun:
-    # A run wrongly closed as abandoned (its lock expired mid-fetch) still gets its real outcome.
-    run = session.get_one(FetchRun, run_id)
-    run.outcome = outcome
-    run.not_before = not_before
-    run.finished_at = utcnow()
+    """Record the run's outcome, unless it was already closed as abandoned: return the row as kept.
+
+    A closed row was counted as a failure; rewriting it would take that failure back, which
+    metrics counters must never do. The caller can tell: such a row has no `finished_at`.
+    """
+    values: dict[str, Any] = {"outcome": outcome, "not_before": not_before, "finished_at": utcnow()}
     if report is not None:
-        run.inserted, run.updated = report.inserted, report.updated
-        run.unchanged, run.skipped, run.bytes = report.unchanged, report.skipped, report.bytes
+        values.update(
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+            bytes=report.bytes,
+        )
     # Errors are shown to operators over HTTP: no credentials, no megabyte messages.
-    run.error = redact(error)[:MAX_ERROR_CHARS] if error else None
-    session.add(run)
-    session.flush()
-    return run
+    values["error"] = redact(error)[:MAX_ERROR_CHARS] if error else None
+    # Conditional in one statement, so a run closing this row at the same moment cannot be undone.
+    session.execute(
+        sa.update(FetchRun)
+        .where(col(FetchRun.id) == run_id, col(FetchRun.outcome) == RUNNING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.get_one(FetchRun, run_id, populate_existing=True)
 
 
 def record_skipped(

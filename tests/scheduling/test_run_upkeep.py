@@ -104,19 +104,24 @@ def test_retry_that_waited_retry_after_is_not_skipped_by_it(
     assert retry.outcome == "success"
 
 
-def test_run_closes_a_running_row_left_by_a_stopped_process_as_failed(
-    fever_settings: Settings, engine: Engine, feed_server: FeedServer
+def test_run_closes_a_running_row_older_than_the_lock_timeout_as_failed(
+    engine: Engine, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    insert_run(engine, "running", days_ago=0.01)
-    insert_run(engine, "running", days_ago=0.01, provider="other")
+    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
+    monkeypatch.setenv("MARQUEE_LOCK_TIMEOUT_SECONDS", "60")
+    minute = 60 / 86_400
+    insert_run(engine, "running", days_ago=2 * minute)  # older than any live run can be
+    insert_run(engine, "running", days_ago=minute / 2)  # may be another process's live run
+    insert_run(engine, "running", days_ago=2 * minute, provider="other")
     feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
 
-    result = run_fetch(build_context(fever_settings, engine=engine), "fever", trigger="schedule")
+    result = run_fetch(build_context(Settings(), engine=engine), "fever", trigger="schedule")
 
     assert result.outcome == "success"
     fever = [run for run in recorded(engine) if run.provider == "fever"]
     assert [(run.outcome, run.error) for run in fever] == [
         ("failed", ABANDONED),
+        ("running", None),
         ("success", None),
     ]
     # Another provider's run is not this lock's business.
