@@ -9,12 +9,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core import run_history, runs
+from core import retry_after, run_history, runs
 from core.db import create_db_engine, transaction
 from core.errors import ConfigError, MarqueeError, TransientError
 from core.ingest import FetchReport, fetch_provider
@@ -196,11 +196,19 @@ def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: 
         )
     except TransientError as exc:
         result.error = str(exc)
-        if exc.retry_after is not None:
+        wait = retry_after.honoured_wait(
+            exc.retry_after, interval_seconds=entry.settings.interval_seconds
+        )
+        if wait is not None:
+            if wait != exc.retry_after:
+                log.warning(
+                    "Retry-After longer than we wait; waiting the cap",
+                    extra={**extra, "retry_after": exc.retry_after, "wait_seconds": wait},
+                )
             # From now, before the run is recorded, so a retry waiting Retry-After lands after it.
-            result.not_before = utcnow() + timedelta(seconds=exc.retry_after)
+            result.not_before = retry_after.not_before(utcnow(), wait)
         if retry:
-            result.retry_in = _retry_delay(context, result, exc)
+            result.retry_in = _retry_delay(context, result, wait)
         result.outcome = runs.FAILED if result.retry_in is None else runs.RETRYING
     except MarqueeError as exc:
         result.error = str(exc)
@@ -213,7 +221,7 @@ def _run_locked(context: JobContext, result: JobResult, *, trigger: str, retry: 
     _finish(context, result, extra)
 
 
-def _retry_delay(context: JobContext, result: JobResult, exc: TransientError) -> float | None:
+def _retry_delay(context: JobContext, result: JobResult, wait: float | None) -> float | None:
     entry = context.registry.entries.get(result.provider)
     if entry is None or entry.settings is None:
         return None
@@ -222,7 +230,7 @@ def _retry_delay(context: JobContext, result: JobResult, exc: TransientError) ->
         attempt=result.attempt,
         elapsed_seconds=time.time() - result.first_started,
         span_seconds=span,
-        retry_after=exc.retry_after,
+        retry_after=wait,
     )
 
 

@@ -1,9 +1,6 @@
-"""The run record looks after itself: Retry-After kept across runs, abandoned runs closed, old runs
-pruned."""
+"""The run record looks after itself: abandoned runs closed, old runs pruned."""
 
 import logging
-import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,88 +17,6 @@ from tests.scheduling.conftest import insert_run, recorded, wait_for
 from tests.support.feed_server import Answer, FeedServer
 
 FEVER = ("provider", "fever")
-
-
-def test_scheduled_run_skips_a_provider_whose_retry_after_outlasts_the_retry_span(
-    fever_settings: Settings, engine: Engine, feed_server: FeedServer
-) -> None:
-    # Fever's 60 s interval leaves a 30 s retry span: a 120 s Retry-After cannot be a retry.
-    feed_server.serve("/fever", Answer(b"slow down", status=429, headers={"Retry-After": "120"}))
-    context = build_context(fever_settings, engine=engine)
-
-    first = run_fetch(context, "fever", trigger="schedule")
-    before = datetime.now(UTC)
-    second = run_fetch(context, "fever", trigger="schedule")
-    embedded = run_fetch(context, "fever", trigger="embedded")
-
-    assert (first.outcome, first.retry_in) == ("failed", None)
-    assert (second.outcome, embedded.outcome) == ("skipped", "skipped")
-    assert feed_server.hits("/fever") == 1
-    assert second.not_before is not None
-    assert before + timedelta(seconds=100) < second.not_before <= before + timedelta(seconds=120)
-    assert "provider asked us to wait until" in (second.error or "")
-    assert "Retry-After" in (second.error or "")
-    assert [run.outcome for run in recorded(engine)] == ["failed", "skipped", "skipped"]
-
-
-def test_operator_fetch_goes_ahead_despite_retry_after_and_lifts_the_wait(
-    fever_settings: Settings, engine: Engine, feed_server: FeedServer
-) -> None:
-    feed_server.serve(
-        "/fever",
-        Answer(b"slow down", status=429, headers={"Retry-After": "120"}),
-        fixture_bytes("fever", "response_1.xml"),
-        fixture_bytes("fever", "response_1.xml"),
-    )
-    context = build_context(fever_settings, engine=engine)
-    run_fetch(context, "fever", trigger="schedule")
-
-    operator = run_fetch(context, "fever", trigger="cli", retry=False)
-    scheduled = run_fetch(context, "fever", trigger="schedule")
-
-    assert (operator.outcome, scheduled.outcome) == ("success", "success")
-    assert feed_server.hits("/fever") == 3
-
-
-def test_scheduled_run_calls_the_provider_again_once_retry_after_has_passed(
-    engine: Engine, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
-    monkeypatch.setenv("MARQUEE_RETRY_MAX_ATTEMPTS", "1")
-    feed_server.serve(
-        "/fever",
-        Answer(b"slow down", status=429, headers={"Retry-After": "1"}),
-        fixture_bytes("fever", "response_1.xml"),
-    )
-    context = build_context(Settings(), engine=engine)
-    run_fetch(context, "fever", trigger="schedule")
-    assert run_fetch(context, "fever", trigger="schedule").outcome == "skipped"
-
-    time.sleep(1.2)
-    later = run_fetch(context, "fever", trigger="schedule")
-
-    assert later.outcome == "success"
-    assert feed_server.hits("/fever") == 2
-
-
-def test_retry_that_waited_retry_after_is_not_skipped_by_it(
-    fever_settings: Settings, engine: Engine, feed_server: FeedServer
-) -> None:
-    feed_server.serve(
-        "/fever",
-        Answer(b"slow down", status=429, headers={"Retry-After": "1"}),
-        fixture_bytes("fever", "response_1.xml"),
-    )
-    context = build_context(fever_settings, engine=engine)
-    first = run_fetch(context, "fever", trigger="schedule")
-    assert first.retry_in is not None and first.retry_in >= 1
-
-    time.sleep(first.retry_in)
-    retry = run_fetch(
-        context, "fever", trigger="schedule", attempt=2, first_started=first.first_started
-    )
-
-    assert retry.outcome == "success"
 
 
 def test_run_closes_a_running_row_older_than_the_lock_timeout_as_failed(
