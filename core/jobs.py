@@ -122,8 +122,6 @@ def run_fetch(
     """
     first_started = time.time() if first_started is None else first_started
     result = JobResult(provider, runs.FAILED, attempt, first_started=first_started)
-    if trigger != OPERATOR_TRIGGER and _skip_while_asked_to_wait(context, result, trigger):
-        return result
     lock = context.locks.for_provider(provider)
     if not lock.acquire():
         _skip(context, result, trigger, reason=runs.LOCK_HELD)
@@ -133,7 +131,9 @@ def run_fetch(
         )
         return result
     try:
-        _run_locked(context, result, trigger=trigger, retry=retry)
+        # Checked under the lock: a run that got a 429 and released it just now is seen here.
+        if trigger == OPERATOR_TRIGGER or not _skip_while_asked_to_wait(context, result, trigger):
+            _run_locked(context, result, trigger=trigger, retry=retry)
     finally:
         lock.release()
     return result

@@ -1,4 +1,4 @@
-"""A provider's Retry-After outlives the run that got it, within a cap, and is checked under the lock."""
+"""A provider's Retry-After outlives the run that got it, within a cap, checked under the lock."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from core.jobs import build_context, run_fetch
+from core.jobs import JobContext, build_context, run_fetch
+from core.locks import LocalLocks, RunLock
 from core.retry_after import honoured_wait
 from core.settings import Settings
 from tests.conftest import fixture_bytes
@@ -131,3 +132,43 @@ def test_scheduled_run_waits_at_most_the_cap_whatever_retry_after_asks(
     runs = recorded(engine)
     assert [run.outcome for run in runs] == ["failed", "skipped"]
     assert runs[0].not_before == first.not_before
+
+
+class LockTakenJustAfterA429:
+    """Real in-process locks, except that taking one first lets another process's run get a 429
+    and release its own lock: the race between checking Retry-After and taking the lock."""
+
+    def __init__(self, other: JobContext) -> None:
+        self.locks, self.other = LocalLocks(), other
+
+    def for_provider(self, provider: str) -> RunLock:
+        lock, other = self.locks.for_provider(provider), self.other
+
+        class Racing:
+            def acquire(self) -> bool:
+                assert run_fetch(other, provider, trigger="schedule").not_before is not None
+                return lock.acquire()
+
+            def release(self) -> None:
+                lock.release()
+
+        return Racing()
+
+
+def test_scheduled_run_checks_retry_after_once_it_holds_the_lock(
+    fever_settings: Settings, engine: Engine, feed_server: FeedServer
+) -> None:
+    feed_server.serve(
+        "/fever",
+        Answer(b"slow down", status=429, headers={"Retry-After": "120"}),
+        fixture_bytes("fever", "response_1.xml"),
+    )
+    context = build_context(fever_settings, engine=engine)
+    context.locks = LockTakenJustAfterA429(build_context(fever_settings, engine=engine))
+
+    late = run_fetch(context, "fever", trigger="schedule")
+
+    assert feed_server.hits("/fever") == 1
+    assert late.outcome == "skipped"
+    assert [run.outcome for run in recorded(engine)] == ["failed", "skipped"]
+    assert context.locks.locks.for_provider("fever").acquire()  # released after the skip
