@@ -77,17 +77,20 @@ def test_scheduled_run_calls_the_provider_again_once_retry_after_has_passed(
     assert feed_server.hits("/fever") == 2
 
 
-def test_retry_that_waited_retry_after_is_not_skipped_by_it(
-    fever_settings: Settings, engine: Engine, feed_server: FeedServer
+def test_retry_that_waited_exactly_retry_after_is_not_skipped_by_it(
+    engine: Engine, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
+    # A backoff far below Retry-After, so the retry waits Retry-After and nothing more.
+    monkeypatch.setenv("MARQUEE_RETRY_BACKOFF_SECONDS", "0.01")
     feed_server.serve(
         "/fever",
         Answer(b"slow down", status=429, headers={"Retry-After": "1"}),
         fixture_bytes("fever", "response_1.xml"),
     )
-    context = build_context(fever_settings, engine=engine)
+    context = build_context(Settings(), engine=engine)
     first = run_fetch(context, "fever", trigger="schedule")
-    assert first.retry_in is not None and first.retry_in >= 1
+    assert (first.outcome, first.retry_in) == ("retrying", 1.0)
 
     time.sleep(first.retry_in)
     retry = run_fetch(
@@ -95,6 +98,7 @@ def test_retry_that_waited_retry_after_is_not_skipped_by_it(
     )
 
     assert retry.outcome == "success"
+    assert feed_server.hits("/fever") == 2
 
 
 @pytest.mark.parametrize(
