@@ -109,7 +109,8 @@ def test_providers_counts_a_run_abandoned_by_a_stopped_process_as_a_failure(
             FetchRun(
                 provider="fever",
                 trigger="embedded",
-                started_at=datetime.now(UTC) - timedelta(minutes=5),
+                # Older than MARQUEE_LOCK_TIMEOUT_SECONDS (900): no live run can be.
+                started_at=datetime.now(UTC) - timedelta(minutes=20),
                 outcome="running",
             )
         )
