@@ -13,7 +13,8 @@ from core.schedule import ScheduledFetch, plan
 log = logging.getLogger("marquee.embedded")
 TRIGGER = "embedded"
 # How long stopping waits for fetches in flight, all providers together: under the 10 s a container
-# gets between SIGTERM and SIGKILL. A fetch cut short is closed as abandoned by its next run.
+# gets between SIGTERM and SIGKILL. A fetch cut short is closed as abandoned by the
+# first run that finds it older than MARQUEE_LOCK_TIMEOUT_SECONDS.
 STOP_TIMEOUT_SECONDS = 8.0
 
 
@@ -54,7 +55,8 @@ class EmbeddedScheduler:
             thread.join(max(0.0, deadline - time.monotonic()))
         if left := self._in_flight():
             log.warning(
-                "stopped with fetches still running; their next run records them as abandoned",
+                "stopped with fetches still running; a later run records them as abandoned "
+                "once they are older than the lock timeout",
                 extra={"providers": ",".join(left)},
             )
 
