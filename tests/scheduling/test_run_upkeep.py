@@ -123,7 +123,8 @@ def test_embedded_scheduler_stop_names_the_fetch_it_could_not_wait_for(
     messages = {r.getMessage(): r for r in caplog.records if r.name == "marquee.embedded"}
     assert messages["waiting for fetches in flight"].providers == "fever"  # type: ignore[attr-defined]
     warning = messages[
-        "stopped with fetches still running; their next run records them as abandoned"
+        "stopped with fetches still running; a later run records them as abandoned "
+        "once they are older than the lock timeout"
     ]
     assert warning.providers == "fever"  # type: ignore[attr-defined]
     scheduler.stop(timeout=30)  # let the fetch end before the database goes away
