@@ -11,18 +11,9 @@ from core.normalise import event_uuid
 from core.settings import Settings
 from tests.providers.fever.feeds import fetch_fever, fever_body
 from tests.support.feed_server import FeedServer
-from tests.support.spec import assert_matches_spec
+from tests.support.spec import EVENT_SUMMARY_KEYS, assert_matches_spec
 
-EIGHT_KEYS = {
-    "id",
-    "title",
-    "start_date",
-    "start_time",
-    "end_date",
-    "end_time",
-    "min_price",
-    "max_price",
-}
+EIGHT_KEYS = set(EVENT_SUMMARY_KEYS)
 
 
 @pytest.fixture

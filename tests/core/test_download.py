@@ -4,7 +4,7 @@ import io
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -27,9 +27,9 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def unframed_server() -> Iterator[str]:
-    """An HTTP/1.0 server that streams 200 kB with no Content-Length, ending the body by closing."""
+def raw_http_server(answer: Callable[[socket.socket], None]) -> socket.socket:
+    """A listener on 127.0.0.1 that hands each connection, in its own thread, to `answer`: for
+    answers http.server cannot give (no framing, a byte at a time). Close it to stop."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -38,16 +38,27 @@ def unframed_server() -> Iterator[str]:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            with connection:
-                connection.recv(65536)
-                try:
-                    connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/xml\r\n\r\n")
-                    for _ in range(200):
-                        connection.sendall(b"<!--" + b"x" * 1017 + b"-->")
-                except OSError:
-                    pass
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.fixture
+def unframed_server() -> Iterator[str]:
+    """An HTTP/1.0 server that streams 200 kB with no Content-Length, ending the body by closing."""
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/xml\r\n\r\n")
+                for _ in range(200):
+                    connection.sendall(b"<!--" + b"x" * 1017 + b"-->")
+            except OSError:
+                pass
+
+    listener = raw_http_server(answer)
     yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
     listener.close()
 
@@ -56,7 +67,6 @@ def unframed_server() -> Iterator[str]:
 def trickling_server() -> Iterator[str]:
     """Sends one byte every 0.3 s, never finishing: in the status line and headers for /headers, in a
     body framed by Content-Length for /framed, in a body ended by closing for /unframed."""
-    listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
     def trickle(connection: socket.socket, data: bytes) -> None:
@@ -81,15 +91,7 @@ def trickling_server() -> Iterator[str]:
             except OSError:
                 pass
 
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    listener = raw_http_server(answer)
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
     listener.close()

@@ -15,6 +15,17 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "swagger.yaml"
 SPEC_URI = "urn:marquee:swagger"
 
 FORMAT_CHECKER = spec_format_checker()
+# The contract's EventSummary: exactly these keys, in this order.
+EVENT_SUMMARY_KEYS = (
+    "id",
+    "title",
+    "start_date",
+    "start_time",
+    "end_date",
+    "end_time",
+    "min_price",
+    "max_price",
+)
 
 
 @cache
