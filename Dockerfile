@@ -23,6 +23,7 @@ RUN poetry install --only main --no-root --no-directory
 # Then the project, installed editable: the venv points at /app, where core/migrate.py expects
 # alembic.ini and migrations/ beside the core package.
 COPY alembic.ini ./
+COPY marquee ./marquee
 COPY core ./core
 COPY providers ./providers
 COPY api ./api

@@ -26,7 +26,7 @@ $(POETRY):
 
 $(INSTALLED): $(POETRY) pyproject.toml poetry.lock
 	$(POETRY) env use $(PYTHON) >/dev/null
-	$(POETRY) install --with dev --all-extras
+	$(POETRY) sync --with dev --all-extras
 	@touch $@
 
 install: $(INSTALLED)

@@ -7,9 +7,9 @@ from api import ops, status
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import router
-from core.db import create_db_engine
-from core.registry import Registry, load_registry
+from core.plugins.registry import Registry, load_registry
 from core.settings import Settings, get_settings
+from core.store.db import create_db_engine
 
 
 def create_app(

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from core.registry import Registry
+from core.plugins.registry import Registry
 
 
 def get_session(request: Request) -> Iterator[Session]:

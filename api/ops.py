@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import error_response, ok
-from core.metrics import StoreCollector, ping_database
-from core.migrate import schema_is_behind, schema_revisions
+from core.runs.metrics import StoreCollector, ping_database
+from core.store.migrate import schema_is_behind, schema_revisions
 
 log = logging.getLogger("api")
 

@@ -4,28 +4,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Row
 
 from api.deps import RegistryDep, SessionDep
 from api.envelope import ApiError, ok
 from api.params import parse_date_time
-from core.search import get_event, search_events
+from core.store.search import event_summary, get_event, search_events
 
 router = APIRouter()
-
-
-def event_summary(row: Row[Any]) -> dict[str, Any]:
-    """The spec's EventSummary: exactly eight keys, local dates and times as the feed gave them."""
-    return {
-        "id": str(row.id),
-        "title": row.title,
-        "start_date": row.start_date.isoformat(),
-        "start_time": row.start_time.isoformat(timespec="seconds") if row.start_time else None,
-        "end_date": row.end_date.isoformat() if row.end_date else None,
-        "end_time": row.end_time.isoformat(timespec="seconds") if row.end_time else None,
-        "min_price": row.min_price,
-        "max_price": row.max_price,
-    }
 
 
 @router.get("/search", operation_id="searchEvents")

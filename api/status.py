@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import RegistryDep, SessionDep
 from api.envelope import ok
-from core.registry import ProviderEntry
-from core.runs import event_counts, provider_status
+from core.plugins.registry import ConfiguredProvider, ProviderEntry
+from core.runs.status import event_counts, provider_status
 
 router = APIRouter(tags=["operations"])
 
@@ -22,7 +22,9 @@ def _describe(entry: ProviderEntry) -> dict[str, Any]:
             "distribution": entry.plugin.distribution,
             "version": entry.plugin.version,
         },
-        "interval_seconds": entry.settings.interval_seconds if entry.settings else None,
+        "interval_seconds": (
+            entry.settings.interval_seconds if isinstance(entry, ConfiguredProvider) else None
+        ),
         "settings_error": entry.settings_error,
     }
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.contract import ParsedEvent
-from core.db import create_db_engine
-from core.migrate import upgrade
-from core.normalise import normalise
-from core.search import search_events
+from core.ingest.normalise import normalise
+from core.plugins.contract import ParsedEvent
 from core.settings import Settings
-from core.upsert import upsert_events
+from core.store.db import create_db_engine
+from core.store.migrate import upgrade
+from core.store.search import search_events
+from core.store.upsert import upsert_events
 
 ADMIN_URL = os.environ.get(
     "MARQUEE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

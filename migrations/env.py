@@ -3,9 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from core.db import create_db_engine
+import core.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.settings import Settings
+from core.store.db import create_db_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

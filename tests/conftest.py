@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from core.db import create_db_engine
-from core.migrate import upgrade
-from core.registry import Registry, load_registry
+from core.plugins.registry import Registry, load_registry
 from core.settings import Settings
+from core.store.db import create_db_engine
+from core.store.migrate import upgrade
+from tests.support.example_plugin import install_example_plugin
 from tests.support.feed_server import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -104,6 +105,19 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = create_db_engine(settings)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the installed example plugin; put it on the path to discover it."""
+    return install_example_plugin(tmp_path_factory.mktemp("example-plugin"))
+
+
+@pytest.fixture
+def with_example_plugin(example_plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example plugin discoverable through its entry point, in this process, for one test."""
+    monkeypatch.syspath_prepend(str(example_plugin_site))
+    return example_plugin_site
 
 
 @pytest.fixture

@@ -5,26 +5,25 @@ import json
 import sys
 
 from core.cli.common import EXIT_CONFIG, EXIT_FAILED, load_settings
-from core.errors import ConfigError
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from core.jobs import build_context, run_fetch
     from core.logs import configure_logging
-    from core.registry import load_registry
+    from core.plugins.registry import load_registry
+    from core.scheduling.context import build_context
+    from core.scheduling.job import run_fetch
+    from core.store.models import Outcome, Trigger
 
     settings = load_settings()
     configure_logging(settings)
     registry = load_registry(settings)
-    entry = registry.get(args.provider)
-    if entry.settings is None:
-        raise ConfigError(f"provider {entry.name!r} has invalid settings: {entry.settings_error}")
+    entry = registry.configured(args.provider)
     # The same job the scheduler runs, so this run is locked and recorded too; no retries here.
     context = build_context(settings, registry=registry)
-    result = run_fetch(context, entry.name, trigger="cli", retry=False)
+    result = run_fetch(context, entry.name, trigger=Trigger.CLI, retry=False)
     report = result.report
     if report is None:
-        verb = "skipped" if result.outcome == "skipped" else "failed"
+        verb = "skipped" if result.outcome == Outcome.SKIPPED else "failed"
         print(f"fetch of {entry.name} {verb}: {result.error}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
@@ -41,7 +40,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from core.registry import load_registry
+    from core.plugins.registry import load_registry
 
     registry = load_registry(load_settings())
     listing = [
@@ -75,7 +74,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
 def cmd_new_provider(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.scaffold import ScaffoldError, new_provider
+    from core.devkit.scaffold import ScaffoldError, new_provider
 
     try:
         written = new_provider(args.name, Path(args.directory) if args.directory else None)

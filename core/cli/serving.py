@@ -2,64 +2,69 @@
 
 import argparse
 import logging
-from typing import Any
 
-from core.cli.common import load_settings
-from core.migrate import require_current_schema
+from core.cli.common import check_startup, load_settings
 from core.settings import Settings
+
+# uvicorn imports the app itself, from this name: the command never imports the HTTP layer.
+APP_FACTORY = "api.app:create_app"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.migrate import upgrade
+    from core.store.migrate import upgrade
 
     upgrade(load_settings().DATABASE_URL, args.revision)
     print(f"database migrated to {args.revision}")
     return 0
 
 
-def _serving_app(args: argparse.Namespace) -> tuple[Settings, Any]:
-    """Settings, logging, migrations if asked, and an app whose providers and schema are checked
-    before the port opens."""
-    from api.app import create_app
+def _check_before_serving(args: argparse.Namespace) -> Settings:
+    """Settings, logging, migrations if asked, providers and schema: all checked before the port
+    opens, so a bad configuration never serves."""
     from core.logs import configure_logging
-    from core.migrate import upgrade
+    from core.store.migrate import upgrade
 
     settings = load_settings()
     configure_logging(settings)
     if args.migrate:
         upgrade(settings.DATABASE_URL)
-    app = create_app(settings)
-    require_current_schema(app.state.engine)
-    return settings, app
+    check_startup(settings)
+    return settings
 
 
-def _serve(app: Any, args: argparse.Namespace) -> None:
+def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _, app = _serving_app(args)
-    _serve(app, args)
+    _check_before_serving(args)
+    _serve(args)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from core.embedded import EmbeddedScheduler
-    from core.jobs import build_context
+    from core.scheduling.context import build_context
+    from core.scheduling.embedded import EmbeddedScheduler
 
-    settings, app = _serving_app(args)
+    settings = _check_before_serving(args)
     scheduler = None
     if settings.REDIS_URL:
         logging.getLogger("marquee.run").info(
             "REDIS_URL is set: Celery beat and workers schedule fetches; this process only serves"
         )
     else:
-        context = build_context(settings, registry=app.state.registry, engine=app.state.engine)
-        scheduler = EmbeddedScheduler(context).start()
+        scheduler = EmbeddedScheduler(build_context(settings)).start()
     try:
-        _serve(app, args)
+        _serve(args)
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -2,23 +2,15 @@
 
 import argparse
 
-from core.cli.common import load_settings
-from core.migrate import require_current_schema
+from core.cli.common import check_startup, load_settings
 from core.settings import Settings
 
 
 def _celery_app(settings: Settings):  # type: ignore[no-untyped-def]
-    from core.celery_app import app, require_redis
-    from core.db import create_db_engine
-    from core.registry import load_registry
+    from core.scheduling.celery_app import app, require_redis
 
     require_redis(settings)
-    load_registry(settings)  # a bad provider configuration stops the process before it starts
-    engine = create_db_engine(settings)
-    try:
-        require_current_schema(engine)
-    finally:
-        engine.dispose()
+    check_startup(settings)
     return app
 
 

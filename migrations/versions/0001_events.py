@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -29,14 +29,14 @@ def upgrade() -> None:
         sa.Column("start_time", sa.Time(), nullable=True),
         sa.Column("end_date", sa.Date(), nullable=True),
         sa.Column("end_time", sa.Time(), nullable=True),
-        sa.Column("starts_at", core.models.UTCDateTime(), nullable=False),
-        sa.Column("ends_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("starts_at", core.store.models.UTCDateTime(), nullable=False),
+        sa.Column("ends_at", core.store.models.UTCDateTime(), nullable=False),
         sa.Column("min_price", sa.Float(), nullable=True),
         sa.Column("max_price", sa.Float(), nullable=True),
         sa.Column("on_sale", sa.Boolean(), nullable=False),
         sa.Column("ever_on_sale", sa.Boolean(), nullable=False),
-        sa.Column("first_seen_at", core.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", core.models.UTCDateTime(), nullable=False),
+        sa.Column("first_seen_at", core.store.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", core.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider", "external_id", name="uq_event_provider_external_id"),
     )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=40), nullable=False),
         sa.Column("trigger", sa.String(length=20), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
-        sa.Column("started_at", core.models.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", core.models.UTCDateTime(), nullable=True),
+        sa.Column("started_at", core.store.models.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", core.store.models.UTCDateTime(), nullable=True),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("inserted", sa.Integer(), nullable=False),
         sa.Column("updated", sa.Integer(), nullable=False),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -19,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("fetch_run", sa.Column("not_before", core.models.UTCDateTime(), nullable=True))
+    op.add_column(
+        "fetch_run", sa.Column("not_before", core.store.models.UTCDateTime(), nullable=True)
+    )
     op.create_table(
         "fetch_run_total",
         sa.Column("provider", sa.String(length=40), nullable=False),

@@ -20,7 +20,7 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Frozen copy of core.normalise.external_id at this revision: migrations do not follow later code.
+# Frozen copy of core.ingest.normalise.external_id at this revision: migrations do not follow later code.
 WIDTH = 255
 PREFIX = WIDTH - 1 - 64
 

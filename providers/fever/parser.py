@@ -12,9 +12,7 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from core.contract import InvalidItem, ParsedEvent, ParseResult
-from core.errors import FeedError
-from core.streaming import iterate_pushed
+from marquee import FeedError, InvalidItem, ParsedEvent, ParseResult, iterate_pushed
 
 READ_SIZE = 64 * 1024
 # The prolog (declaration, comments, processing instructions, DOCTYPE) before the root element.

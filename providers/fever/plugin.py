@@ -5,8 +5,7 @@ from typing import IO
 
 from pydantic import Field
 
-from core.contract import ParseResult, Provider, ProviderSettings
-from core.hookspecs import hookimpl
+from marquee import ParseResult, Provider, ProviderSettings, hookimpl
 from providers.fever.parser import parse_feed
 
 DEFAULT_URL = "https://provider.code-challenge.feverup.com/api/events"

@@ -11,8 +11,7 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar import Calendar, Component
 
-from core.contract import InvalidItem, ParseResult
-from core.errors import FeedError
+from marquee import FeedError, InvalidItem, ParseResult
 from providers.ical.vevent import instant, label, problem, to_event
 
 

@@ -29,8 +29,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO
 
-from core.contract import ParseResult, Provider, ProviderSettings
-from core.hookspecs import hookimpl
+from marquee import ParseResult, Provider, ProviderSettings, hookimpl
 from providers.ical.parser import Window, parse_calendar
 from providers.ical.settings import IcalSettings, feed_names
 

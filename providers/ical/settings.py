@@ -6,9 +6,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.contract import NAME_PATTERN, ProviderSettings
-from core.errors import ConfigError
-from core.settings import comma_list
+from marquee import ConfigError, ProviderSettings, check_provider_name, comma_list
 
 FEEDS_VARIABLE = "MARQUEE_ICAL_FEEDS"
 
@@ -35,12 +33,11 @@ def feed_names() -> list[str]:
         names = IcalPluginSettings().MARQUEE_ICAL_FEEDS
     except ValidationError as exc:
         raise ConfigError(f"{FEEDS_VARIABLE}: {exc.errors()[0]['msg']}") from exc
-    bad = [name for name in names if not NAME_PATTERN.match(name)]
-    if bad:
-        raise ConfigError(
-            f"{FEEDS_VARIABLE} has invalid feed name(s) {', '.join(map(repr, bad))}: names are "
-            "lower-case letters, digits and underscores, starting with a letter (at most 40)"
-        )
+    for name in names:
+        try:
+            check_provider_name(name)
+        except ValueError as exc:
+            raise ConfigError(f"{FEEDS_VARIABLE}: {exc}") from None
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ConfigError(f"{FEEDS_VARIABLE} names feed(s) {', '.join(twice)} more than once")

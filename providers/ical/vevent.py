@@ -5,8 +5,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Component
 
-from core.contract import ParsedEvent
-from core.normalise import wall_clock
+from marquee import ParsedEvent, wall_clock
 
 # Roughly how long one period of each FREQ lasts, to tell how much work expanding a rule takes.
 FREQ_SECONDS = {

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from core.normalise import event_uuid
-from core.registry import load_registry
+from core.ingest.normalise import event_uuid
+from core.plugins.registry import load_registry
 from core.settings import Settings
 from tests.providers.fever.feeds import fetch_fever, fever_body
 from tests.support.feed_server import FeedServer

@@ -3,14 +3,15 @@ third party), both fetched over HTTP from a local server, merged in one order by
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from core.ingest import fetch_provider
-from core.registry import load_registry
+from core.ingest.pipeline import fetch_provider
+from core.plugins.registry import load_registry
 from core.settings import Settings
 from tests.conftest import fixture_bytes
 from tests.support.feed_server import FeedServer
@@ -55,7 +56,11 @@ def app_client(engine: Engine) -> Iterator[TestClient]:
 
 @pytest.fixture
 def merged(
-    settings: Settings, engine: Engine, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    engine: Engine,
+    feed_server: FeedServer,
+    with_example_plugin: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
     """Both providers enabled and fetched once, the way `marquee fetch` would."""
     monkeypatch.setenv("MARQUEE_PROVIDERS", "fever,example_json")
@@ -69,7 +74,7 @@ def merged(
     monkeypatch.setenv("MARQUEE_EXAMPLE_JSON_TIMEZONE", "Europe/Madrid")
     registry = load_registry(Settings())
     for name in ("fever", "example_json"):
-        fetch_provider(registry.get(name), engine=engine)
+        fetch_provider(registry.configured(name), engine=engine)
     yield from app_client(engine)
 
 

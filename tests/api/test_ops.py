@@ -15,12 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from core.contract import ParsedEvent
-from core.db import transaction
-from core.models import FetchRun
-from core.normalise import normalise
+from core.ingest.normalise import normalise
+from core.plugins.contract import ParsedEvent
 from core.settings import Settings
-from core.upsert import upsert_events
+from core.store.db import transaction
+from core.store.models import FetchRun
+from core.store.upsert import upsert_events
 
 
 class SwitchableProxy:
@@ -141,7 +141,7 @@ def test_ready_answers_503_while_database_is_down_and_200_once_back_without_rest
 def test_ready_answers_503_on_a_reachable_database_without_this_versions_schema(
     tmp_path,
 ) -> None:
-    from core.migrate import upgrade
+    from core.store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'behind.db'}"
     upgrade(url, "0001")
@@ -155,7 +155,7 @@ def test_ready_answers_503_on_a_reachable_database_without_this_versions_schema(
 
 
 def test_ready_stays_200_on_a_database_that_newer_code_already_migrated(tmp_path) -> None:
-    from core.migrate import upgrade
+    from core.store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'ahead.db'}"
     upgrade(url)

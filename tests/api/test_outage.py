@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.registry import Registry
+from core.plugins.registry import Registry
 from core.settings import Settings
 
 

@@ -8,10 +8,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
-from core.db import transaction
-from core.jobs import build_context, run_fetch
-from core.models import FetchRun
+from core.scheduling.context import build_context
+from core.scheduling.job import run_fetch
 from core.settings import Settings
+from core.store.db import transaction
+from core.store.models import FetchRun
 from tests.conftest import fixture_bytes
 from tests.support.feed_server import Answer, FeedServer
 
@@ -42,7 +43,7 @@ def test_providers_lists_a_provider_that_never_ran(client: TestClient) -> None:
 
     assert fever["enabled"] is True
     assert fever["plugin"]["name"] == "fever"
-    assert fever["plugin"]["distribution"] == "marquee"
+    assert fever["plugin"]["distribution"] == "marquee-events"
     assert fever["interval_seconds"] == 60
     assert fever["last_run"] is None
     assert (fever["consecutive_failures"], fever["events_stored"]) == (0, 0)

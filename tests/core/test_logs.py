@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.logs import configure_logging, redact
-from core.registry import load_registry
+from core.plugins.registry import load_registry
 from core.settings import Settings
 
 

@@ -9,7 +9,7 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from core.contract_kit.support import spec_format_checker
+from marquee.testing.support import spec_format_checker
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "swagger.yaml"
 SPEC_URI = "urn:marquee:swagger"

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.ingest import FetchReport, fetch_provider
-from core.models import Event
-from core.registry import load_registry
+from core.ingest.pipeline import FetchReport, fetch_provider
+from core.plugins.registry import load_registry
 from core.settings import Settings
+from core.store.models import Event
 from tests.conftest import fixture_bytes
 from tests.support.feed_server import Answer, FeedServer
 
@@ -34,7 +34,7 @@ def fetch_fever(
     monkeypatch.setenv("MARQUEE_FEVER_URL", url)
     for name, value in env.items():
         monkeypatch.setenv(f"MARQUEE_FEVER_{name.upper()}", value)
-    entry = load_registry(Settings()).get("fever")
+    entry = load_registry(Settings()).configured("fever")
     return fetch_provider(entry, engine=engine, batch_size=batch_size)
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 from sqlalchemy.engine import Engine
 
-from core.normalise import event_uuid
+from core.ingest.normalise import event_uuid
 from tests.providers.fever.feeds import counts, fetch_fever, stored_rows
 from tests.support.feed_server import FeedServer
 

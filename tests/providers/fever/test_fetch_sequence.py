@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from core.normalise import event_uuid
+from core.ingest.normalise import event_uuid
 from tests.providers.fever.feeds import counts, fetch_fever, fever_body, stored_rows
 from tests.support.feed_server import FeedServer
 from tests.support.spec import assert_matches_spec

@@ -2,8 +2,8 @@
 
 from typing import ClassVar
 
-from core.contract import Provider
-from core.contract_kit import ProviderContract
+from core.plugins.contract import Provider
+from marquee.testing import ProviderContract
 from providers.fever import plugin
 from providers.fever.plugin import FeverProvider
 from tests.conftest import FIXTURES

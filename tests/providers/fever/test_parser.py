@@ -5,8 +5,8 @@ from datetime import datetime
 
 import pytest
 
-from core.contract import InvalidItem, ParsedEvent
 from core.errors import FeedError
+from core.plugins.contract import InvalidItem, ParsedEvent
 from providers.fever.parser import parse_feed
 from tests.providers.fever.feeds import fever_body
 

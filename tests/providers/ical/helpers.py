@@ -4,7 +4,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from core.contract import InvalidItem, ParsedEvent, ParseResult
+from core.plugins.contract import InvalidItem, ParsedEvent, ParseResult
 from providers.ical.plugin import IcalProvider
 from providers.ical.settings import IcalSettings
 from tests.conftest import fixture_bytes

@@ -4,8 +4,8 @@ from typing import ClassVar
 
 import pytest
 
-from core.contract import Provider
-from core.contract_kit import ProviderContract
+from core.plugins.contract import Provider
+from marquee.testing import ProviderContract
 from providers.ical import plugin
 from providers.ical.plugin import IcalProvider
 from tests.conftest import FIXTURES

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.errors import FeedError
-from core.normalise import event_uuid, normalise
+from core.ingest.normalise import event_uuid, normalise
 from tests.providers.ical.helpers import events, ical_bytes, invalid, parse
 
 

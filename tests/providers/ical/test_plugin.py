@@ -3,7 +3,7 @@
 import pytest
 
 from core.errors import ConfigError
-from core.registry import load_registry
+from core.plugins.registry import MisconfiguredProvider, load_registry
 from core.settings import Settings
 from providers.ical.plugin import IcalProvider
 from providers.ical.settings import IcalSettings
@@ -103,5 +103,5 @@ def test_a_configured_but_disabled_feed_with_bad_settings_does_not_stop_startup(
 ) -> None:
     entries = ical_entries(monkeypatch, MARQUEE_ICAL_FEEDS="venue_a", MARQUEE_PROVIDERS="fever")
 
-    assert entries["venue_a"].settings is None
+    assert isinstance(entries["venue_a"], MisconfiguredProvider)
     assert "MARQUEE_VENUE_A_URL" in (entries["venue_a"].settings_error or "")

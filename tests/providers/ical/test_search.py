@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from core.ingest import FetchReport, fetch_provider
-from core.normalise import event_uuid
-from core.registry import Registry, load_registry
+from core.ingest.normalise import event_uuid
+from core.ingest.pipeline import FetchReport, fetch_provider
+from core.plugins.registry import Registry, load_registry
 from core.settings import Settings
 from tests.conftest import fixture_bytes
 from tests.providers.ical.helpers import ical_bytes
@@ -124,7 +124,7 @@ def test_event_ids_come_from_feed_uid_and_start_and_survive_a_refetch(
     registry = pinned_registry()
 
     fetch_all(registry, engine)
-    again = fetch_provider(registry.get("venue_a"), engine=engine)
+    again = fetch_provider(registry.configured("venue_a"), engine=engine)
 
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 6)
     opening = event_uuid("venue_a", "opening@venue-a.test/2021-02-10T19:00:00Z")
@@ -174,7 +174,7 @@ def test_an_occurrence_is_searchable_once_confirmed_and_stays_so_when_cancelled(
     registry = pinned_registry()
     for title, status in versions:
         feed_server.serve("/venue_a.ics", gig(title, status))
-        fetch_provider(registry.get("venue_a"), engine=engine)
+        fetch_provider(registry.configured("venue_a"), engine=engine)
 
     with api(registry, engine) as client:
         assert [event["title"] for event in search(client, "?provider=venue_a")] == searchable

@@ -1,0 +1,132 @@
+"""What operators measure, read from the shared database at scrape time.
+
+Fetches run in worker processes, so the API process holds no fetch counters of its own: the
+`fetch_run`, `fetch_run_total` (pruned runs) and `event` tables are the record every process shares.
+"""
+
+import logging
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from core.runs.history import all_time_tallies
+from core.runs.status import event_counts
+from core.store.models import Outcome
+
+# provider, outcome, runs, finished runs, seconds of finished runs, events upserted
+Tally = tuple[str, str, int, int, float, int]
+
+log = logging.getLogger("marquee.metrics")
+
+
+def _limit_statements(connection: Connection, timeout_seconds: float) -> None:
+    # A scrape must never pile up queries on a struggling database.
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text(f"SET LOCAL statement_timeout = {max(1, int(timeout_seconds * 1000))}")
+        )
+
+
+def ping_database(engine: Engine, *, timeout_seconds: float) -> None:
+    """Raise SQLAlchemyError unless the database answers a trivial query."""
+    with engine.connect() as connection:
+        _limit_statements(connection, timeout_seconds)
+        connection.execute(sa.text("SELECT 1"))
+
+
+class StoreCollector(Collector):
+    """Fetch runs by outcome, their durations, events upserted, stored and searchable."""
+
+    def __init__(self, engine: Engine, *, timeout_seconds: float) -> None:
+        self._engine = engine
+        self._timeout_seconds = timeout_seconds
+
+    def describe(self) -> list[Metric]:
+        # Registering must not query the database; names are only known at scrape time.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "marquee_store_up", "1 if the fetch and event figures could be read from the database"
+        )
+        try:
+            with Session(self._engine) as session:
+                connection = session.connection()
+                _limit_statements(connection, self._timeout_seconds)
+                runs = _tallies(session, connection.dialect.name)
+                events = event_counts(session=session)
+        except SQLAlchemyError as exc:
+            log.warning("metrics could not read the database: %s", exc.__class__.__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _run_metrics(runs)
+        yield from _event_metrics(events)
+
+
+def _tallies(session: Session, dialect: str) -> list[Tally]:
+    """Retained runs plus the tallies of pruned ones, so counters never go down."""
+    return [
+        (provider, outcome, int(runs), int(finished), float(seconds), int(upserted))
+        for provider, outcome, runs, finished, seconds, upserted in session.execute(
+            all_time_tallies(dialect)
+        )
+    ]
+
+
+def _run_metrics(rows: list[Tally]) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        "marquee_fetch_runs",
+        "Finished fetch runs by provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    in_progress = GaugeMetricFamily(
+        "marquee_fetch_runs_in_progress", "Fetch runs started and not finished", labels=["provider"]
+    )
+    durations = SummaryMetricFamily(
+        "marquee_fetch_duration_seconds",
+        "Wall time of finished fetch runs by provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    upserted = CounterMetricFamily(
+        "marquee_events_upserted",
+        "Events inserted or changed by successful fetch runs",
+        labels=["provider"],
+    )
+    written: dict[str, int] = {}
+    for provider, outcome, count, finished, seconds, changed in rows:
+        if outcome == Outcome.RUNNING:
+            # Not a counter: a running row changes outcome when it finishes.
+            in_progress.add_metric([provider], count)
+            continue
+        runs.add_metric([provider, outcome], count)
+        # An abandoned run has no end, hence no duration.
+        durations.add_metric([provider, outcome], count_value=finished, sum_value=seconds)
+        if outcome == Outcome.SUCCESS:
+            written[provider] = written.get(provider, 0) + int(changed)
+    for provider, changed in sorted(written.items()):
+        upserted.add_metric([provider], changed)
+    yield from (runs, in_progress, durations, upserted)
+
+
+def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:
+    stored = GaugeMetricFamily(
+        "marquee_events_stored", "Events stored per provider", labels=["provider"]
+    )
+    searchable = GaugeMetricFamily(
+        "marquee_events_searchable",
+        "Events /search can return (ever on sale) per provider",
+        labels=["provider"],
+    )
+    for provider, (total, on_sale) in sorted(counts.items()):
+        stored.add_metric([provider], total)
+        searchable.add_metric([provider], on_sale)
+    yield from (stored, searchable)

@@ -1,0 +1,81 @@
+"""What the run record says about each provider: its last runs, failures and stored events."""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.runs.records import (
+    FAILURE_OUTCOMES,
+    consecutive_failures,
+    latest_run,
+    waiting_until,
+)
+from core.store.models import Event, FetchRun, Outcome
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(slots=True)
+class ProviderRunStatus:
+    last_run: dict[str, Any] | None
+    last_success_at: str | None
+    last_failure_at: str | None
+    last_failure_error: str | None
+    consecutive_failures: int
+    events_stored: int
+    events_searchable: int
+    not_before: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_summary(run: FetchRun) -> dict[str, Any]:
+    return {
+        "id": str(run.id),
+        "trigger": run.trigger,
+        "attempt": run.attempt,
+        "outcome": run.outcome,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "inserted": run.inserted,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "skipped": run.skipped,
+        "bytes": run.bytes,
+        "error": run.error,
+        "not_before": _iso(run.not_before),
+    }
+
+
+def event_counts(*, session: Session) -> dict[str, tuple[int, int]]:
+    """Per provider: (events stored, events searchable)."""
+    query = select(
+        Event.provider, sa.func.count(), sa.func.count().filter(col(Event.ever_on_sale))
+    ).group_by(Event.provider)
+    return {provider: (stored, searchable) for provider, stored, searchable in session.exec(query)}
+
+
+def provider_status(
+    *, session: Session, provider: str, counts: dict[str, tuple[int, int]] | None = None
+) -> ProviderRunStatus:
+    counts = event_counts(session=session) if counts is None else counts
+    last = latest_run(session, provider)
+    success = latest_run(session, provider, Outcome.SUCCESS)
+    failure = latest_run(session, provider, *FAILURE_OUTCOMES)
+    stored, searchable = counts.get(provider, (0, 0))
+    return ProviderRunStatus(
+        last_run=run_summary(last) if last else None,
+        last_success_at=_iso(success.finished_at or success.started_at) if success else None,
+        last_failure_at=_iso(failure.finished_at or failure.started_at) if failure else None,
+        last_failure_error=failure.error if failure else None,
+        consecutive_failures=consecutive_failures(session=session, provider=provider),
+        events_stored=stored,
+        events_searchable=searchable,
+        not_before=_iso(waiting_until(session=session, provider=provider)),
+    )

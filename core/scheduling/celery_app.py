@@ -1,0 +1,115 @@
+"""The Celery app and its one thin task. The only module that imports Celery.
+
+Run with `marquee worker` / `marquee beat` (or `celery -A core.scheduling.celery_app worker|beat`).
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task
+from celery.beat import Scheduler
+from celery.signals import setup_logging
+
+from core.errors import ConfigError
+from core.logs import configure_logging
+from core.scheduling.context import process_context
+from core.scheduling.job import run_fetch
+from core.scheduling.schedule import TASK_FETCH_PROVIDER, build_beat_schedule
+from core.settings import Settings, get_settings
+from core.store.models import Trigger
+
+RESULT_EXPIRES_SECONDS = 24 * 3600
+
+
+def require_redis(settings: Settings) -> str:
+    """The Redis URL Celery needs; a clear ConfigError when it is not set."""
+    if not settings.REDIS_URL:
+        raise ConfigError(
+            "REDIS_URL is not set: workers and beat need Redis (`marquee run` needs none)"
+        )
+    return settings.REDIS_URL
+
+
+def configure(celery: Celery, settings: Settings) -> None:
+    """Redis is the broker and the result store; every key carries MARQUEE_REDIS_KEY_PREFIX."""
+    redis_url = require_redis(settings)
+    prefix = {"global_keyprefix": settings.MARQUEE_REDIS_KEY_PREFIX}
+    celery.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        broker_transport_options=prefix,
+        result_backend_transport_options=prefix,
+        broker_connection_retry_on_startup=True,
+        task_default_queue=settings.MARQUEE_CELERY_QUEUE,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=RESULT_EXPIRES_SECONDS,
+        # One fetch at a time per worker process: a long download must not hoard queued runs.
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_scheduler=f"{__name__}:ProviderScheduler",
+    )
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """A client app configured from `settings`, e.g. to send tasks from another process."""
+    celery = Celery("marquee", set_as_current=False)
+    configure(celery, settings)
+    return celery
+
+
+class ProviderScheduler(Scheduler):
+    """Beat's schedule, built from the enabled providers when beat starts, held in memory.
+
+    In memory, so beat needs no writable state file; a (re)started beat fetches everything at once.
+    """
+
+    def setup_schedule(self) -> None:
+        context = process_context()
+        providers = build_beat_schedule(
+            context.registry.enabled(), queue=context.settings.MARQUEE_CELERY_QUEUE
+        )
+        self.app.conf.beat_schedule = providers
+        super().setup_schedule()
+        now = self.app.now()
+        for name, entry in providers.items():
+            self.schedule[name].last_run_at = now - timedelta(seconds=entry["schedule"])
+
+
+@setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    configure_logging(get_settings())
+
+
+# Configured on first use rather than at import, so importing this module never needs Redis.
+app = Celery("marquee")
+
+
+@app.on_configure.connect
+def _configure_from_settings(sender: Celery, **_: Any) -> None:
+    configure(sender, get_settings())
+
+
+@app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)
+def fetch_provider_task(
+    self: Task, provider: str, trigger: str = Trigger.SCHEDULE, first_started: float | None = None
+) -> dict[str, Any]:
+    """Run the fetch job; on a transient failure, come back after the policy's delay."""
+    result = run_fetch(
+        process_context(),
+        provider,
+        trigger=Trigger(trigger),
+        attempt=self.request.retries + 1,
+        first_started=first_started,
+    )
+    if result.retry_in is not None:
+        # The retry is bounded by the retry span, not by the first message's expiry.
+        raise self.retry(
+            kwargs={"trigger": trigger, "first_started": result.first_started},
+            countdown=result.retry_in,
+            expires=None,
+        )
+    return result.as_dict()

@@ -1,0 +1,67 @@
+"""What a process needs to run fetch jobs, built once per process."""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from core.plugins.registry import Registry, load_registry
+from core.scheduling.locks import LocalLocks, Locks, RedisLocks
+from core.scheduling.retry import RetryPolicy
+from core.settings import Settings, get_settings
+from core.store.db import create_db_engine
+from core.store.models import utcnow
+
+
+@dataclass(slots=True)
+class JobContext:
+    settings: Settings
+    registry: Registry
+    engine: Engine
+    locks: Locks
+    # When a Retry-After wait ends is read from this clock; tests move it instead of sleeping.
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.settings.MARQUEE_RETRY_MAX_ATTEMPTS,
+            backoff_seconds=self.settings.MARQUEE_RETRY_BACKOFF_SECONDS,
+            backoff_max_seconds=self.settings.MARQUEE_RETRY_BACKOFF_MAX_SECONDS,
+        )
+
+
+def create_locks(settings: Settings) -> Locks:
+    if settings.REDIS_URL:
+        return RedisLocks(
+            settings.REDIS_URL,
+            prefix=settings.MARQUEE_REDIS_KEY_PREFIX,
+            timeout_seconds=settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
+        )
+    return LocalLocks()
+
+
+def build_context(
+    settings: Settings, *, registry: Registry | None = None, engine: Engine | None = None
+) -> JobContext:
+    return JobContext(
+        settings=settings,
+        registry=registry if registry is not None else load_registry(settings),
+        engine=engine if engine is not None else create_db_engine(settings),
+        locks=create_locks(settings),
+    )
+
+
+_context: JobContext | None = None
+_context_guard = threading.Lock()
+
+
+def process_context() -> JobContext:
+    """The context of a worker process, built on first use (after any fork)."""
+    global _context
+    with _context_guard:
+        if _context is None:
+            _context = build_context(get_settings())
+        return _context

@@ -1,0 +1,100 @@
+"""The in-process scheduler of `marquee run`: one daemon thread per enabled provider, no Redis.
+
+Same job, same schedule and same retry policy as Celery beat and workers; only the waiting differs.
+"""
+
+import logging
+import threading
+import time
+
+from core.scheduling.context import JobContext
+from core.scheduling.job import run_fetch
+from core.scheduling.schedule import ScheduledFetch, plan
+from core.store.models import Trigger
+
+log = logging.getLogger("marquee.embedded")
+# How long stopping waits for fetches in flight, all providers together: under the 10 s a container
+# gets between SIGTERM and SIGKILL. A fetch cut short is closed as abandoned by the
+# first run that finds it older than MARQUEE_LOCK_TIMEOUT_SECONDS.
+STOP_TIMEOUT_SECONDS = 8.0
+
+
+class EmbeddedScheduler:
+    def __init__(self, context: JobContext) -> None:
+        self.context = context
+        self.fetches = plan(context.registry.enabled())
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._fetching: set[str] = set()  # providers whose fetch is in flight
+        self._fetching_guard = threading.Lock()
+
+    def start(self) -> "EmbeddedScheduler":
+        for fetch in self.fetches:
+            thread = threading.Thread(
+                target=self._loop,
+                args=(fetch,),
+                name=f"marquee-fetch-{fetch.provider}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "embedded scheduler started",
+            extra={
+                "providers": ",".join(f"{f.provider}/{f.interval_seconds}s" for f in self.fetches)
+            },
+        )
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop scheduling, and let fetches in flight finish and record their outcome."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        if busy := self._in_flight():
+            log.info("waiting for fetches in flight", extra={"providers": ",".join(busy)})
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if left := self._in_flight():
+            log.warning(
+                "stopped with fetches still running; a later run records them as abandoned "
+                "once they are older than the lock timeout",
+                extra={"providers": ",".join(left)},
+            )
+
+    def _in_flight(self) -> list[str]:
+        with self._fetching_guard:
+            return sorted(self._fetching)
+
+    def _mark(self, provider: str, *, fetching: bool) -> None:
+        with self._fetching_guard:
+            (self._fetching.add if fetching else self._fetching.discard)(provider)
+
+    def _loop(self, fetch: ScheduledFetch) -> None:
+        """Fetch at once, then every interval, measured from the start of each first attempt."""
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self._run_with_retries(fetch)
+            remaining = fetch.interval_seconds - (time.monotonic() - started)
+            self._stop.wait(max(0.0, remaining))
+
+    def _run_with_retries(self, fetch: ScheduledFetch) -> None:
+        attempt, first_started = 1, time.time()
+        while not self._stop.is_set():
+            self._mark(fetch.provider, fetching=True)
+            try:
+                result = run_fetch(
+                    self.context,
+                    fetch.provider,
+                    trigger=Trigger.EMBEDDED,
+                    attempt=attempt,
+                    first_started=first_started,
+                )
+            except Exception:
+                # The job could not even record its run (database down): try at the next interval.
+                log.exception("fetch job crashed", extra={"provider": fetch.provider})
+                return
+            finally:
+                self._mark(fetch.provider, fetching=False)
+            if result.retry_in is None or self._stop.wait(result.retry_in):
+                return
+            attempt += 1

@@ -1,0 +1,141 @@
+"""The stored shape of Marquee's data. The schema changes only through `migrations/`."""
+
+import uuid
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: `timestamptz` on PostgreSQL, a naive UTC string on SQLite; always aware in Python."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(SQLModel, table=True):
+    """One event of one provider, with the latest values its feed gave."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "external_id", name="uq_event_provider_external_id"),
+        # Serves /search: range on starts_at, ordered by (starts_at, id), only searchable rows.
+        sa.Index(
+            "ix_event_searchable_starts_at",
+            "starts_at",
+            "id",
+            postgresql_where=sa.text("ever_on_sale"),
+            # SQLite matches a partial index only when the query says the same term, and SQLAlchemy
+            # renders a boolean column test as `ever_on_sale = 1` there.
+            sqlite_where=sa.text("ever_on_sale = 1"),
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    provider: str = Field(max_length=40)
+    external_id: str = Field(max_length=255)
+    title: str = Field(sa_type=sa.Text)
+    start_date: date
+    start_time: time | None = None
+    end_date: date | None = None
+    end_time: time | None = None
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    min_price: float | None = None
+    max_price: float | None = None
+    on_sale: bool
+    ever_on_sale: bool
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# The values a feed gives; a refetch that changes none of them rewrites nothing.
+FEED_COLUMNS = (
+    "title",
+    "start_date",
+    "start_time",
+    "end_date",
+    "end_time",
+    "starts_at",
+    "ends_at",
+    "min_price",
+    "max_price",
+    "on_sale",
+)
+
+
+class Trigger(StrEnum):
+    """What started a fetch run."""
+
+    SCHEDULE = "schedule"  # Celery beat
+    EMBEDDED = "embedded"  # the in-process scheduler of `marquee run`
+    CLI = "cli"  # an operator's `marquee fetch`: goes ahead even while a Retry-After asks to wait
+
+
+class Outcome(StrEnum):
+    """How a fetch run ended (or that it has not yet)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    SKIPPED = "skipped"
+
+
+class FetchRun(SQLModel, table=True):
+    """One attempt to fetch one provider, however it ended."""
+
+    __tablename__ = "fetch_run"
+    __table_args__ = (sa.Index("ix_fetch_run_provider_started_at", "provider", "started_at"),)
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    provider: str = Field(max_length=40)
+    trigger: str = Field(max_length=20)  # a Trigger
+    attempt: int = 1
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(max_length=20)  # an Outcome
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    # Set on a failed run whose provider answered Retry-After: no scheduled run before this instant.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FetchRunTotal(SQLModel, table=True):
+    """Per provider and outcome, the tallies of fetch runs pruned from `fetch_run`.
+
+    Pruning folds rows in here, so metrics read from both stay counters that never go down.
+    """
+
+    __tablename__ = "fetch_run_total"
+
+    provider: str = Field(max_length=40, primary_key=True)
+    outcome: str = Field(max_length=20, primary_key=True)
+    runs: int = 0
+    finished: int = 0
+    seconds: float = 0.0
+    upserted: int = 0

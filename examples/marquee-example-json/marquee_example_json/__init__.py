@@ -1,0 +1,1 @@
+"""Example Json events feed: a Marquee provider plugin."""

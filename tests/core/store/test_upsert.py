@@ -1,0 +1,167 @@
+"""The common upsert: bulk statements, honest counts, no rewrite of unchanged rows, sticky on-sale."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.ingest.normalise import normalise
+from core.plugins.contract import ParsedEvent
+from core.store.db import transaction
+from core.store.models import Event
+from core.store.upsert import UpsertCounts, upsert_events
+from tests.providers.fever.feeds import stored_rows
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+
+
+def row(key: str, *, on_sale: bool = True, price: float = 10.0, title: str = "Show") -> dict:
+    event = ParsedEvent(
+        key=key,
+        title=title,
+        start=datetime(2021, 5, 1, 20),
+        end=datetime(2021, 5, 1, 22),
+        on_sale=on_sale,
+        min_price=price,
+        max_price=price,
+    )
+    return normalise("fever", ZoneInfo("Europe/Madrid"), event)
+
+
+def upsert(engine: Engine, rows: list[dict], now: datetime = T0) -> UpsertCounts:
+    with transaction(engine) as session:
+        return upsert_events(session, rows, now=now)
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_upsert_inserts_new_events_and_counts_them(engine: Engine) -> None:
+    counts = upsert(engine, [row("1/1"), row("1/2"), row("2/1")])
+
+    assert counts == UpsertCounts(inserted=3, updated=0, unchanged=0)
+    assert sorted(stored_rows(engine)) == ["1/1", "1/2", "2/1"]
+
+
+def test_upsert_writes_a_whole_batch_in_one_insert_statement(
+    engine: Engine, statements: list[str]
+) -> None:
+    upsert(engine, [row(f"1/{n}") for n in range(200)])
+
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1
+    assert "ON CONFLICT" in inserts[0].upper()
+    assert len(stored_rows(engine)) == 200
+
+
+def test_upsert_of_unchanged_rows_rewrites_nothing(engine: Engine) -> None:
+    upsert(engine, [row("1/1"), row("1/2")], now=T0)
+
+    counts = upsert(engine, [row("1/1"), row("1/2")], now=T1)
+
+    assert counts == UpsertCounts(inserted=0, updated=0, unchanged=2)
+    assert {r["updated_at"] for r in stored_rows(engine).values()} == {T0}
+
+
+def test_upsert_updates_changed_row_and_keeps_first_seen(engine: Engine) -> None:
+    upsert(engine, [row("1/1"), row("1/2")], now=T0)
+
+    counts = upsert(engine, [row("1/1", price=12.5), row("1/2")], now=T1)
+
+    assert counts == UpsertCounts(inserted=0, updated=1, unchanged=1)
+    stored = stored_rows(engine)
+    assert (stored["1/1"]["min_price"], stored["1/1"]["updated_at"]) == (12.5, T1)
+    assert stored["1/1"]["first_seen_at"] == T0
+    assert stored["1/2"]["updated_at"] == T0
+
+
+def test_upsert_mixes_inserts_updates_and_unchanged_in_one_batch(engine: Engine) -> None:
+    upsert(engine, [row("1/1"), row("1/2")])
+
+    counts = upsert(engine, [row("1/1"), row("1/2", title="Renamed"), row("1/3")], now=T1)
+
+    assert counts == UpsertCounts(inserted=1, updated=1, unchanged=1)
+    assert stored_rows(engine)["1/2"]["title"] == "Renamed"
+
+
+@pytest.mark.parametrize(
+    ("history", "ever"),
+    [
+        ([True, False], True),
+        ([True, False, True], True),
+        ([False, True], True),
+        ([False, False], False),
+    ],
+)
+def test_upsert_remembers_an_event_was_ever_on_sale(
+    engine: Engine, history: list[bool], ever: bool
+) -> None:
+    for step, on_sale in enumerate(history):
+        upsert(engine, [row("1/1", on_sale=on_sale)], now=T0 + timedelta(minutes=step))
+
+    stored = stored_rows(engine)["1/1"]
+    assert (stored["on_sale"], stored["ever_on_sale"]) == (history[-1], ever)
+
+
+def test_upsert_takes_the_last_of_duplicate_keys_in_a_batch(engine: Engine) -> None:
+    counts = upsert(engine, [row("1/1", price=5.0), row("1/1", price=7.0)])
+
+    assert counts == UpsertCounts(inserted=1, updated=0, unchanged=0)
+    assert stored_rows(engine)["1/1"]["min_price"] == 7.0
+
+
+def test_upsert_leaves_the_transaction_to_the_caller(engine: Engine) -> None:
+    with pytest.raises(RuntimeError), transaction(engine) as session:
+        upsert_events(session, [row("1/1")], now=T0)
+        raise RuntimeError("a later batch failed")
+
+    assert stored_rows(engine) == {}
+
+
+def test_upsert_of_nothing_touches_nothing(engine: Engine, statements: list[str]) -> None:
+    assert upsert(engine, []) == UpsertCounts()
+    assert not [s for s in statements if "event" in s.lower()]
+
+
+def test_upsert_stores_the_largest_allowed_batch(engine: Engine) -> None:
+    # MARQUEE_BATCH_SIZE allows 5000 rows: more bound parameters than one statement may carry.
+    rows = [row(f"9/{n}") for n in range(5000)]
+
+    assert upsert(engine, rows) == UpsertCounts(inserted=5000, updated=0, unchanged=0)
+    assert upsert(engine, rows, now=T1) == UpsertCounts(inserted=0, updated=0, unchanged=5000)
+
+
+@pytest.mark.parametrize("stored_before", [None, False])
+def test_upsert_keeps_on_sale_sighting_of_duplicate_keys_whatever_the_batch_size(
+    engine: Engine, stored_before: bool | None
+) -> None:
+    # Seen online then offline in one fetch: one batch of both or two batches of one must agree,
+    # whether the event is new or already stored as never on sale.
+    sightings = [row("1/1", on_sale=True, price=5.0), row("1/1", on_sale=False, price=7.0)]
+    results = []
+    for batch_size in (len(sightings), 1):
+        with transaction(engine) as session:
+            session.execute(sa.delete(Event.__table__))  # type: ignore[attr-defined]
+        if stored_before is not None:
+            upsert(engine, [row("1/1", on_sale=stored_before, price=7.0)], now=T0)
+        with transaction(engine) as session:
+            for start in range(0, len(sightings), batch_size):
+                upsert_events(session, sightings[start : start + batch_size], now=T1)
+        stored = stored_rows(engine)["1/1"]
+        results.append((stored["on_sale"], stored["ever_on_sale"], stored["min_price"]))
+
+    assert results == [(False, True, 7.0), (False, True, 7.0)]
