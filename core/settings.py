@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     MARQUEE_RETRY_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=20)] = 4
     MARQUEE_RETRY_BACKOFF_SECONDS: Annotated[float, Field(gt=0, le=3600)] = 3.0
     MARQUEE_RETRY_BACKOFF_MAX_SECONDS: Annotated[float, Field(gt=0, le=86_400)] = 120.0
+    # A run's lease on its provider, renewed every third of it while the run is alive.
+    MARQUEE_LEASE_SECONDS: Annotated[float, Field(ge=3, le=600)] = 30.0
+    # The longest one run may hold its provider; past it the run gives its lock up.
     MARQUEE_LOCK_TIMEOUT_SECONDS: Annotated[int, Field(ge=10, le=86_400)] = 900
     MARQUEE_REDIS_KEY_PREFIX: Annotated[str, Field(max_length=100)] = "marquee:"
     MARQUEE_CELERY_QUEUE: Annotated[str, Field(min_length=1, max_length=100)] = "marquee"

@@ -2,9 +2,22 @@
 
 import argparse
 import json
+import signal
 import sys
 
 from core.cli.common import EXIT_CONFIG, EXIT_FAILED, load_settings
+
+# Exit codes of a fetch cut short by a signal, as a shell reports one: 128 + the signal number.
+EXIT_SIGNAL = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    from core.scheduling.lease import Interrupted
+
+    # Once is enough: closing the run's record must not be cut short by a second Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -12,6 +25,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from core.plugins.registry import load_registry
     from core.scheduling.context import build_context
     from core.scheduling.job import run_fetch
+    from core.scheduling.lease import Interrupted
     from core.store.models import Outcome, Trigger
 
     settings = load_settings()
@@ -20,7 +34,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     entry = registry.configured(args.provider)
     # The same job the scheduler runs, so this run is locked and recorded too; no retries here.
     context = build_context(settings, registry=registry)
-    result = run_fetch(context, entry.name, trigger=Trigger.CLI, retry=False)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = run_fetch(context, entry.name, trigger=Trigger.CLI, retry=False)
+    except Interrupted as exc:
+        print(
+            f"fetch of {entry.name} interrupted by {exc.signal_name}: "
+            "the run it started is recorded as failed (interrupted); stored events are unchanged",
+            file=sys.stderr,
+        )
+        return EXIT_SIGNAL[exc.signal_name]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     report = result.report
     if report is None:
         verb = "skipped" if result.outcome == Outcome.SKIPPED else "failed"

@@ -22,21 +22,27 @@ def _duration_seconds(dialect: str) -> sa.ColumnElement[float]:
     return (sa.func.julianday(finished) - sa.func.julianday(started)) * 86400.0
 
 
-def outcome_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float, int]]:
-    """Per provider and outcome: runs, finished runs, their seconds, events upserted by them."""
+def _reason() -> sa.ColumnElement[str]:
+    # A literal, not a bound value: PostgreSQL must see the same expression in GROUP BY.
+    return sa.func.coalesce(col(FetchRun.reason), sa.literal_column("''"))
+
+
+def outcome_tallies(dialect: str) -> sa.Select[tuple[str, str, str, int, int, float, int]]:
+    """Per provider, outcome and reason: runs, finished runs, their seconds, events upserted."""
     return sa.select(
         col(FetchRun.provider).label("provider"),
         col(FetchRun.outcome).label("outcome"),
+        _reason().label("reason"),
         sa.func.count().label("runs"),
         sa.func.count(col(FetchRun.finished_at)).label("finished"),
         sa.func.coalesce(sa.func.sum(_duration_seconds(dialect)), 0.0).label("seconds"),
         sa.func.coalesce(sa.func.sum(col(FetchRun.inserted) + col(FetchRun.updated)), 0).label(
             "upserted"
         ),
-    ).group_by(col(FetchRun.provider), col(FetchRun.outcome))
+    ).group_by(col(FetchRun.provider), col(FetchRun.outcome), _reason())
 
 
-def all_time_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float, int]]:
+def all_time_tallies(dialect: str) -> sa.Select[tuple[str, str, str, int, int, float, int]]:
     """`outcome_tallies` plus the tallies of pruned runs, read as ONE statement.
 
     One statement is one snapshot even under READ COMMITTED: two reads would miss a prune that
@@ -46,6 +52,7 @@ def all_time_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float,
     pruned = sa.select(
         table.c.provider,
         table.c.outcome,
+        table.c.reason,
         table.c.runs,
         table.c.finished,
         table.c.seconds,
@@ -56,13 +63,14 @@ def all_time_tallies(dialect: str) -> sa.Select[tuple[str, str, int, int, float,
         sa.select(
             both.c.provider,
             both.c.outcome,
+            both.c.reason,
             sa.func.sum(both.c.runs),
             sa.func.sum(both.c.finished),
             sa.func.sum(both.c.seconds),
             sa.func.sum(both.c.upserted),
         )
-        .group_by(both.c.provider, both.c.outcome)
-        .order_by(both.c.provider, both.c.outcome)
+        .group_by(both.c.provider, both.c.outcome, both.c.reason)
+        .order_by(both.c.provider, both.c.outcome, both.c.reason)
     )
 
 
@@ -87,10 +95,11 @@ def prune(*, session: Session, provider: str, keep_days: int) -> int:
         return 0
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = FetchRunTotal.__table__  # type: ignore[attr-defined]
-    for _, outcome, runs, finished, seconds, upserted in tallies:
+    for _, outcome, reason, runs, finished, seconds, upserted in tallies:
         statement = insert(table).values(
             provider=provider,
             outcome=outcome,
+            reason=reason,
             runs=runs,
             finished=finished,
             seconds=seconds,
@@ -99,7 +108,7 @@ def prune(*, session: Session, provider: str, keep_days: int) -> int:
         added = statement.excluded
         session.execute(
             statement.on_conflict_do_update(
-                index_elements=["provider", "outcome"],
+                index_elements=["provider", "outcome", "reason"],
                 set_={
                     "runs": table.c.runs + added.runs,
                     "finished": table.c.finished + added.finished,

@@ -6,6 +6,7 @@ Fetches run in worker processes, so the API process holds no fetch counters of i
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
@@ -16,11 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from core.runs.history import all_time_tallies
-from core.runs.status import event_counts
-from core.store.models import Outcome
+from core.runs.status import event_counts, running_runs
+from core.store.models import FetchRun, Outcome, utcnow
 
-# provider, outcome, runs, finished runs, seconds of finished runs, events upserted
-Tally = tuple[str, str, int, int, float, int]
+# provider, outcome, reason ("" for none), runs, finished runs, their seconds, events upserted
+Tally = tuple[str, str, str, int, int, float, int]
 
 log = logging.getLogger("marquee.metrics")
 
@@ -60,6 +61,7 @@ class StoreCollector(Collector):
                 connection = session.connection()
                 _limit_statements(connection, self._timeout_seconds)
                 runs = _tallies(session, connection.dialect.name)
+                live = running_runs(session=session)
                 events = event_counts(session=session)
         except SQLAlchemyError as exc:
             log.warning("metrics could not read the database: %s", exc.__class__.__name__)
@@ -69,14 +71,15 @@ class StoreCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from _run_metrics(runs)
+        yield from _live_metrics(live, now=utcnow())
         yield from _event_metrics(events)
 
 
 def _tallies(session: Session, dialect: str) -> list[Tally]:
     """Retained runs plus the tallies of pruned ones, so counters never go down."""
     return [
-        (provider, outcome, int(runs), int(finished), float(seconds), int(upserted))
-        for provider, outcome, runs, finished, seconds, upserted in session.execute(
+        (provider, outcome, reason, int(runs), int(finished), float(seconds), int(upserted))
+        for provider, outcome, reason, runs, finished, seconds, upserted in session.execute(
             all_time_tallies(dialect)
         )
     ]
@@ -101,20 +104,62 @@ def _run_metrics(rows: list[Tally]) -> Iterator[Metric]:
         "Events inserted or changed by successful fetch runs",
         labels=["provider"],
     )
+    skips = CounterMetricFamily(
+        "marquee_fetch_skips",
+        "Skipped fetch runs by provider and reason (lock_held, retry_after)",
+        labels=["provider", "reason"],
+    )
+    # Tallies come per reason; the run and duration families sum over it.
+    by_outcome: dict[tuple[str, str], list[float]] = {}
+    by_skip: dict[tuple[str, str], int] = {}
     written: dict[str, int] = {}
-    for provider, outcome, count, finished, seconds, changed in rows:
+    for provider, outcome, reason, count, finished, seconds, changed in rows:
         if outcome == Outcome.RUNNING:
             # Not a counter: a running row changes outcome when it finishes.
             in_progress.add_metric([provider], count)
             continue
+        totals = by_outcome.setdefault((provider, outcome), [0, 0, 0.0])
+        totals[0] += count
+        totals[1] += finished
+        totals[2] += seconds
+        if outcome == Outcome.SKIPPED:
+            key = (provider, reason or "unknown")  # skips pruned before reasons were recorded
+            by_skip[key] = by_skip.get(key, 0) + count
+        if outcome == Outcome.SUCCESS:
+            written[provider] = written.get(provider, 0) + int(changed)
+    for (provider, outcome), (count, finished, seconds) in sorted(by_outcome.items()):
         runs.add_metric([provider, outcome], count)
         # An abandoned run has no end, hence no duration.
         durations.add_metric([provider, outcome], count_value=finished, sum_value=seconds)
-        if outcome == Outcome.SUCCESS:
-            written[provider] = written.get(provider, 0) + int(changed)
+    for (provider, reason), count in sorted(by_skip.items()):
+        skips.add_metric([provider, reason], count)
     for provider, changed in sorted(written.items()):
         upserted.add_metric([provider], changed)
-    yield from (runs, in_progress, durations, upserted)
+    yield from (runs, in_progress, durations, upserted, skips)
+
+
+def _live_metrics(live: list[FetchRun], *, now: datetime) -> Iterator[Metric]:
+    oldest = GaugeMetricFamily(
+        "marquee_fetch_oldest_running_seconds",
+        "Age of the oldest fetch run still running, per provider (alert: a run lock held too long)",
+        labels=["provider"],
+    )
+    lapsed = GaugeMetricFamily(
+        "marquee_fetch_lapsed_leases",
+        "Fetch runs still recorded running whose lease lapsed (process dead or frozen)",
+        labels=["provider"],
+    )
+    ages: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for run in live:
+        age = (now - run.started_at).total_seconds()
+        ages[run.provider] = max(ages.get(run.provider, 0.0), age)
+        gone = run.lease_expires_at is not None and run.lease_expires_at < now
+        counts[run.provider] = counts.get(run.provider, 0) + int(gone)
+    for provider in sorted(ages):
+        oldest.add_metric([provider], round(ages[provider], 3))
+        lapsed.add_metric([provider], counts[provider])
+    yield from (oldest, lapsed)
 
 
 def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:

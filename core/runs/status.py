@@ -11,9 +11,10 @@ from core.runs.records import (
     FAILURE_OUTCOMES,
     consecutive_failures,
     latest_run,
+    lock_holder,
     waiting_until,
 )
-from core.store.models import Event, FetchRun, Outcome
+from core.store.models import Event, FetchRun, Outcome, utcnow
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -30,6 +31,7 @@ class ProviderRunStatus:
     events_stored: int
     events_searchable: int
     not_before: str | None
+    lock: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,8 +51,28 @@ def run_summary(run: FetchRun) -> dict[str, Any]:
         "skipped": run.skipped,
         "bytes": run.bytes,
         "error": run.error,
+        "reason": run.reason,
         "not_before": _iso(run.not_before),
     }
+
+
+def lock_summary(run: FetchRun, *, now: datetime) -> dict[str, Any]:
+    """Who holds the provider's lock, since when, and until when its lease runs."""
+    expires = run.lease_expires_at
+    return {
+        "run_id": str(run.id),
+        "holder": run.holder,
+        "trigger": run.trigger,
+        "since": _iso(run.started_at),
+        "heartbeat_at": _iso(run.heartbeat_at),
+        "lease_expires_at": _iso(expires),
+        # A lapsed lease: its process died or froze; the next run to take the lock closes it.
+        "lease_expired": expires is None or expires < now,
+    }
+
+
+def running_runs(*, session: Session) -> list[FetchRun]:
+    return list(session.exec(select(FetchRun).where(FetchRun.outcome == Outcome.RUNNING)))
 
 
 def event_counts(*, session: Session) -> dict[str, tuple[int, int]]:
@@ -69,6 +91,7 @@ def provider_status(
     success = latest_run(session, provider, Outcome.SUCCESS)
     failure = latest_run(session, provider, *FAILURE_OUTCOMES)
     stored, searchable = counts.get(provider, (0, 0))
+    holder = lock_holder(session=session, provider=provider)
     return ProviderRunStatus(
         last_run=run_summary(last) if last else None,
         last_success_at=_iso(success.finished_at or success.started_at) if success else None,
@@ -78,4 +101,5 @@ def provider_status(
         events_stored=stored,
         events_searchable=searchable,
         not_before=_iso(waiting_until(session=session, provider=provider)),
+        lock=lock_summary(holder, now=utcnow()) if holder else None,
     )

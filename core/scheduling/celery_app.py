@@ -3,22 +3,24 @@
 Run with `marquee worker` / `marquee beat` (or `celery -A core.scheduling.celery_app worker|beat`).
 """
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 from celery.beat import Scheduler
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 
 from core.errors import ConfigError
 from core.logs import configure_logging
-from core.scheduling.context import process_context
+from core.scheduling.context import existing_context, process_context
 from core.scheduling.job import run_fetch
 from core.scheduling.schedule import TASK_FETCH_PROVIDER, build_beat_schedule
 from core.settings import Settings, get_settings
 from core.store.models import Trigger
 
 RESULT_EXPIRES_SECONDS = 24 * 3600
+log = logging.getLogger("marquee.worker")
 
 
 def require_redis(settings: Settings) -> str:
@@ -93,22 +95,44 @@ def _configure_from_settings(sender: Celery, **_: Any) -> None:
     configure(sender, get_settings())
 
 
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _close_interrupted_runs(**_: Any) -> None:
+    # A warm shutdown has let its fetches finish; a cold one leaves some: close them as such.
+    context = existing_context()
+    if context is not None and (cut := context.active.interrupt(context.engine, "worker shutdown")):
+        log.warning(
+            "worker stopped during fetches; closed as interrupted",
+            extra={"providers": ",".join(cut)},
+        )
+
+
 @app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)
 def fetch_provider_task(
-    self: Task, provider: str, trigger: str = Trigger.SCHEDULE, first_started: float | None = None
+    self: Task,
+    provider: str,
+    trigger: str = Trigger.SCHEDULE,
+    first_started: float | None = None,
+    watch: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Run the fetch job; on a transient failure, come back after the policy's delay."""
+    """Run the fetch job; on a transient failure (or a lock holder to look in on), come back
+    after the delay it names."""
     result = run_fetch(
         process_context(),
         provider,
         trigger=Trigger(trigger),
         attempt=self.request.retries + 1,
         first_started=first_started,
+        watch=watch,
     )
     if result.retry_in is not None:
         # The retry is bounded by the retry span, not by the first message's expiry.
         raise self.retry(
-            kwargs={"trigger": trigger, "first_started": result.first_started},
+            kwargs={
+                "trigger": trigger,
+                "first_started": result.first_started,
+                "watch": result.watch,
+            },
             countdown=result.retry_in,
             expires=None,
         )

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from core.plugins.registry import Registry, load_registry
-from core.scheduling.locks import LocalLocks, Locks, RedisLocks
+from core.scheduling.lease import ActiveRuns
+from core.scheduling.locks import Locks, create_locks
 from core.scheduling.retry import RetryPolicy
 from core.settings import Settings, get_settings
 from core.store.db import create_db_engine
@@ -23,6 +24,8 @@ class JobContext:
     locks: Locks
     # When a Retry-After wait ends is read from this clock; tests move it instead of sleeping.
     clock: Callable[[], datetime] = field(default=utcnow)
+    # The leases of this process's runs in flight, for a shutdown to close as interrupted.
+    active: ActiveRuns = field(default_factory=ActiveRuns)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -33,24 +36,21 @@ class JobContext:
         )
 
 
-def create_locks(settings: Settings) -> Locks:
-    if settings.REDIS_URL:
-        return RedisLocks(
-            settings.REDIS_URL,
-            prefix=settings.MARQUEE_REDIS_KEY_PREFIX,
-            timeout_seconds=settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
-        )
-    return LocalLocks()
-
-
 def build_context(
     settings: Settings, *, registry: Registry | None = None, engine: Engine | None = None
 ) -> JobContext:
+    engine = engine if engine is not None else create_db_engine(settings)
+    locks = create_locks(
+        redis_url=settings.REDIS_URL,
+        prefix=settings.MARQUEE_REDIS_KEY_PREFIX,
+        lease_seconds=settings.MARQUEE_LEASE_SECONDS,
+        engine=engine,
+    )
     return JobContext(
         settings=settings,
         registry=registry if registry is not None else load_registry(settings),
-        engine=engine if engine is not None else create_db_engine(settings),
-        locks=create_locks(settings),
+        engine=engine,
+        locks=locks,
     )
 
 
@@ -64,4 +64,10 @@ def process_context() -> JobContext:
     with _context_guard:
         if _context is None:
             _context = build_context(get_settings())
+        return _context
+
+
+def existing_context() -> JobContext | None:
+    """The worker process's context if it has one, without building it."""
+    with _context_guard:
         return _context

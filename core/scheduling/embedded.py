@@ -14,9 +14,9 @@ from core.store.models import Trigger
 
 log = logging.getLogger("marquee.embedded")
 # How long stopping waits for fetches in flight, all providers together: under the 10 s a container
-# gets between SIGTERM and SIGKILL. A fetch cut short is closed as abandoned by the
-# first run that finds it older than MARQUEE_LOCK_TIMEOUT_SECONDS.
+# gets between SIGTERM and SIGKILL. A fetch still running then is closed as interrupted.
 STOP_TIMEOUT_SECONDS = 8.0
+STOPPED = "the scheduler stopped before the fetch finished"
 
 
 class EmbeddedScheduler:
@@ -54,11 +54,12 @@ class EmbeddedScheduler:
             log.info("waiting for fetches in flight", extra={"providers": ",".join(busy)})
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        if left := self._in_flight():
+        if self._in_flight():
+            # Their threads die with the process; their records must not stay `running`.
+            cut = self.context.active.interrupt(self.context.engine, STOPPED)
             log.warning(
-                "stopped with fetches still running; a later run records them as abandoned "
-                "once they are older than the lock timeout",
-                extra={"providers": ",".join(left)},
+                "stopped with fetches still running; closed them as interrupted",
+                extra={"providers": ",".join(cut or self._in_flight())},
             )
 
     def _in_flight(self) -> list[str]:
@@ -79,6 +80,7 @@ class EmbeddedScheduler:
 
     def _run_with_retries(self, fetch: ScheduledFetch) -> None:
         attempt, first_started = 1, time.time()
+        watch: dict[str, str | None] | None = None
         while not self._stop.is_set():
             self._mark(fetch.provider, fetching=True)
             try:
@@ -88,6 +90,7 @@ class EmbeddedScheduler:
                     trigger=Trigger.EMBEDDED,
                     attempt=attempt,
                     first_started=first_started,
+                    watch=watch,
                 )
             except Exception:
                 # The job could not even record its run (database down): try at the next interval.
@@ -97,4 +100,4 @@ class EmbeddedScheduler:
                 self._mark(fetch.provider, fetching=False)
             if result.retry_in is None or self._stop.wait(result.retry_in):
                 return
-            attempt += 1
+            attempt, watch = attempt + 1, result.watch

@@ -1,8 +1,8 @@
 """The one fetch job every trigger calls: `marquee fetch`, the Celery task, the embedded scheduler.
 
 It takes the provider's run lock, honours a Retry-After the provider gave earlier, records the
-attempt, calls `core.ingest.pipeline.fetch_provider` and decides whether a failure is worth
-retrying. Triggers only differ in how they wait for a retry.
+attempt, holds a lease while `core.ingest.pipeline.fetch_provider` runs, and decides whether a
+failure is worth retrying. Triggers only differ in how they wait for a retry.
 """
 
 import logging
@@ -15,10 +15,13 @@ from typing import Any
 from core.errors import MarqueeError, TransientError
 from core.ingest.pipeline import FetchReport, fetch_provider
 from core.runs import history, records
+from core.scheduling import watching
 from core.scheduling.context import JobContext
+from core.scheduling.lease import Interrupted, Lease, LeaseLost, holder_name
+from core.scheduling.locks import LockUnavailable, RunLock
 from core.scheduling.retry import honoured_wait, not_before, retry_span_seconds
 from core.store.db import transaction
-from core.store.models import Outcome, Trigger
+from core.store.models import Outcome, Reason, Trigger
 
 log = logging.getLogger("marquee.jobs")
 
@@ -34,6 +37,9 @@ class JobResult:
     retry_in: float | None = None
     not_before: datetime | None = None
     first_started: float = field(default_factory=time.time)
+    reason: Reason | None = None
+    # The lock holder a skipped run looks in on again: {"run_id", "heartbeat_at"}.
+    watch: dict[str, str | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +51,7 @@ class JobResult:
             "error": self.error,
             "retry_in": self.retry_in,
             "not_before": self.not_before.isoformat() if self.not_before else None,
+            "reason": self.reason,
         }
 
 
@@ -56,49 +63,79 @@ def run_fetch(
     attempt: int = 1,
     first_started: float | None = None,
     retry: bool = True,
+    watch: dict[str, str | None] | None = None,
 ) -> JobResult:
     """Fetch `provider` once, unless another run holds its lock; never raises for a failed fetch.
 
     `first_started` (epoch seconds) is when attempt 1 began, so retries stay within the span.
+    `watch` is the lock holder an earlier skipped attempt saw: this attempt looks in on it again.
     """
     first_started = time.time() if first_started is None else first_started
     result = JobResult(provider, Outcome.FAILED, attempt, first_started=first_started)
+    if watch is not None and watching.holder_carries_on(context, result, watch):
+        return result
     lock = context.locks.for_provider(provider)
-    if not lock.acquire():
-        _skip(context, result, trigger, reason=records.LOCK_HELD)
-        log.info(
-            "run skipped: another run holds the lock",
-            extra={"provider": provider, "run_id": result.run_id},
+    try:
+        acquired = lock.acquire()
+    except LockUnavailable as exc:
+        _record_not_run(
+            context,
+            result,
+            trigger,
+            outcome=Outcome.FAILED,
+            reason=Reason.LOCK_UNAVAILABLE,
+            error=str(exc),
+        )
+        log.error(
+            "run failed: its lock cannot be reached", extra={**_ids(result), "error": str(exc)}
+        )
+        return result
+    if not acquired:
+        watching.skip_lock_held(
+            context,
+            result,
+            trigger,
+            lock,
+            record=watch is None,
+            may_watch=retry and trigger != Trigger.CLI,
         )
         return result
     try:
         # Checked under the lock: a run that got a 429 and released it just now is seen here.
         if trigger == Trigger.CLI or not _skip_while_asked_to_wait(context, result, trigger):
-            _run_locked(context, result, trigger=trigger, retry=retry)
+            _run_locked(context, lock, result, trigger=trigger, retry=retry)
     finally:
         lock.release()
     return result
 
 
-def _skip(
+def _ids(result: JobResult) -> dict[str, Any]:
+    return {"provider": result.provider, "run_id": result.run_id}
+
+
+def _record_not_run(
     context: JobContext,
     result: JobResult,
     trigger: Trigger,
     *,
-    reason: str,
+    reason: Reason,
+    error: str,
+    outcome: Outcome = Outcome.SKIPPED,
     not_before: datetime | None = None,
 ) -> None:
     with transaction(context.engine) as session:
-        run = records.record_skipped(
+        run = records.record_not_run(
             session=session,
             provider=result.provider,
             trigger=trigger,
             attempt=result.attempt,
             reason=reason,
+            error=error,
             not_before=not_before,
+            outcome=outcome,
         )
-        result.run_id, result.outcome, result.error = str(run.id), Outcome.SKIPPED, run.error
-    result.not_before = not_before
+        result.run_id, result.outcome, result.error = str(run.id), outcome, run.error
+    result.reason, result.not_before = reason, not_before
 
 
 def _skip_while_asked_to_wait(context: JobContext, result: JobResult, trigger: Trigger) -> bool:
@@ -109,32 +146,67 @@ def _skip_while_asked_to_wait(context: JobContext, result: JobResult, trigger: T
     if until is None:
         return False
     reason = f"provider asked us to wait until {until.isoformat()} (Retry-After)"
-    _skip(context, result, trigger, reason=reason, not_before=until)
+    _record_not_run(
+        context, result, trigger, reason=Reason.RETRY_AFTER, error=reason, not_before=until
+    )
     log.info(
         "run skipped: provider asked us to wait (Retry-After)",
-        extra={"provider": result.provider, "run_id": result.run_id, "not_before": str(until)},
+        extra={**_ids(result), "not_before": str(until)},
     )
     return True
 
 
-def _run_locked(context: JobContext, result: JobResult, *, trigger: Trigger, retry: bool) -> None:
-    provider = result.provider
+def _run_locked(
+    context: JobContext, lock: RunLock, result: JobResult, *, trigger: Trigger, retry: bool
+) -> None:
+    settings = context.settings
     with transaction(context.engine) as session:
         run = records.start_run(
             session=session,
-            provider=provider,
+            provider=result.provider,
             trigger=trigger,
             attempt=result.attempt,
-            lock_timeout_seconds=context.settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
+            holder=holder_name(),
+            lease_seconds=settings.MARQUEE_LEASE_SECONDS,
         )
-        result.run_id = str(run.id)
-    extra = {"provider": provider, "run_id": result.run_id}
+        run_id = run.id
+        result.run_id = str(run_id)
+    extra = _ids(result)
     log.info("run started", extra={**extra, "trigger": trigger, "attempt": result.attempt})
+    lease = Lease(
+        run_id=run_id,
+        provider=result.provider,
+        lock=lock,
+        engine=context.engine,
+        lease_seconds=settings.MARQUEE_LEASE_SECONDS,
+        max_hold_seconds=settings.MARQUEE_LOCK_TIMEOUT_SECONDS,
+    ).start()
+    context.active.add(lease)
     try:
-        entry = context.registry.configured(provider)
+        _fetch(context, lease, result, retry=retry)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or SIGTERM turned into Interrupted: close the run as such, then stop.
+        name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+        result.error, result.reason = f"interrupted: {name} during the fetch", Reason.INTERRUPTED
+        _finish(context, result, extra)
+        raise
+    finally:
+        lease.stop()
+        context.active.discard(lease)
+    _finish(context, result, extra)
+
+
+def _fetch(context: JobContext, lease: Lease, result: JobResult, *, retry: bool) -> None:
+    extra = _ids(result)
+    try:
+        entry = context.registry.configured(result.provider)
         report = fetch_provider(
-            entry, engine=context.engine, batch_size=context.settings.MARQUEE_BATCH_SIZE
+            entry,
+            engine=lease.fenced(context.engine),
+            batch_size=context.settings.MARQUEE_BATCH_SIZE,
         )
+    except LeaseLost as exc:
+        result.error, result.reason = str(exc), Reason.LEASE_LOST
     except TransientError as exc:
         result.error = str(exc)
         wait = honoured_wait(exc.retry_after, interval_seconds=entry.settings.interval_seconds)
@@ -159,7 +231,6 @@ def _run_locked(context: JobContext, result: JobResult, *, trigger: Trigger, ret
         result.error = f"unexpected {type(exc).__name__}: {exc}"
     else:
         result.report, result.outcome = report, Outcome.SUCCESS
-    _finish(context, result, extra)
 
 
 def _retry_delay(
@@ -183,9 +254,10 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
             report=result.report,
             error=result.error,
             not_before=result.not_before,
+            reason=result.reason,
         )
-        # An abandoned row has no end: finish_run left it as another run closed it.
-        closed_before = recorded.finished_at is None
+        # finish_run leaves a row another run (or a shutdown) closed first as it was.
+        closed_before = recorded.outcome != result.outcome or recorded.reason != result.reason
         failures = records.consecutive_failures(session=session, provider=result.provider)
         history.prune(
             session=session,
@@ -194,7 +266,8 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
         )
     if closed_before:
         log.warning(
-            "run finished after another run closed it as abandoned; its record stays failed",
+            "run finished after its record was closed (abandoned or interrupted); "
+            "its record stays failed",
             extra={**extra, "outcome": result.outcome, "error": result.error},
         )
     if result.report is not None:

@@ -102,6 +102,17 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
+class Reason(StrEnum):
+    """Why a run was skipped, or ended failed without an answer from its provider."""
+
+    LOCK_HELD = "lock_held"  # skipped: another run holds the provider's lock
+    RETRY_AFTER = "retry_after"  # skipped: the provider asked us to wait
+    LOCK_UNAVAILABLE = "lock_unavailable"  # failed: the lock's store (Redis) could not be reached
+    ABANDONED = "abandoned"  # failed: its lease lapsed before it finished (process gone or frozen)
+    INTERRUPTED = "interrupted"  # failed: SIGINT/SIGTERM or a scheduler stop cut it short
+    LEASE_LOST = "lease_lost"  # failed: it noticed another run took over; it wrote nothing
+
+
 class FetchRun(SQLModel, table=True):
     """One attempt to fetch one provider, however it ended."""
 
@@ -123,6 +134,11 @@ class FetchRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=sa.Text)
     # Set on a failed run whose provider answered Retry-After: no scheduled run before this instant.
     not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, max_length=20)  # a Reason
+    # The live run's lease: who runs it (host:pid), when it last renewed, when the lease lapses.
+    holder: str | None = Field(default=None, max_length=255)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class FetchRunTotal(SQLModel, table=True):
@@ -135,6 +151,7 @@ class FetchRunTotal(SQLModel, table=True):
 
     provider: str = Field(max_length=40, primary_key=True)
     outcome: str = Field(max_length=20, primary_key=True)
+    reason: str = Field(default="", max_length=20, primary_key=True)  # a Reason, or "" for none
     runs: int = 0
     finished: int = 0
     seconds: float = 0.0

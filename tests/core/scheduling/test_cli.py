@@ -70,7 +70,7 @@ def test_fetch_skips_while_a_scheduled_run_holds_the_lock(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
-    held = RedisLocks(REDIS_URL, prefix=redis_env["MARQUEE_REDIS_KEY_PREFIX"], timeout_seconds=60)
+    held = RedisLocks(REDIS_URL, prefix=redis_env["MARQUEE_REDIS_KEY_PREFIX"], lease_seconds=60)
     lock = held.for_provider("fever")
     assert lock.acquire()
     try:

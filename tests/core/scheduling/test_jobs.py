@@ -128,7 +128,7 @@ def test_two_concurrent_runs_of_one_provider_run_once_and_skip_once(
 
 
 def test_lock_of_a_crashed_run_expires(redis_prefix: str) -> None:
-    locks = RedisLocks(REDIS_URL, prefix=redis_prefix, timeout_seconds=1)
+    locks = RedisLocks(REDIS_URL, prefix=redis_prefix, lease_seconds=1)
     crashed = locks.for_provider("expiring")
 
     assert crashed.acquire()
@@ -137,7 +137,7 @@ def test_lock_of_a_crashed_run_expires(redis_prefix: str) -> None:
 
 
 def test_lock_release_leaves_a_lock_another_run_now_owns(redis_prefix: str) -> None:
-    locks = RedisLocks(REDIS_URL, prefix=redis_prefix, timeout_seconds=1)
+    locks = RedisLocks(REDIS_URL, prefix=redis_prefix, lease_seconds=1)
     slow, fresh = locks.for_provider("handover"), locks.for_provider("handover")
     assert slow.acquire()
     wait_for(fresh.acquire, timeout=10, what="the slow run's lock to expire")

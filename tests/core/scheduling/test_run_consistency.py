@@ -2,23 +2,23 @@
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from prometheus_client.core import Metric
 from sqlalchemy.engine import Engine
-from sqlmodel import col
+from sqlmodel import Session, select
 
 from core.runs import history
 from core.runs.metrics import StoreCollector
-from core.runs.records import ABANDONED
+from core.runs.records import ABANDONED, LOCK_HELD
 from core.scheduling.context import JobContext, build_context
 from core.scheduling.job import JobResult, run_fetch
 from core.settings import Settings
 from core.store.db import transaction
-from core.store.models import FetchRun
+from core.store.models import Event, FetchRun
 from tests.conftest import fixture_bytes
 from tests.core.scheduling.conftest import insert_run, recorded, wait_for
 from tests.support.feed_server import Answer, FeedServer
@@ -77,15 +77,11 @@ def running_rows(engine: Engine) -> list[FetchRun]:
     return [run for run in recorded(engine) if run.outcome == "running"]
 
 
-def test_run_leaves_the_live_run_of_another_process_running(
+def test_run_beside_a_live_run_of_another_context_is_skipped_without_redis(
     fever_settings: Settings, engine: Engine, feed_server: FeedServer
 ) -> None:
-    # Without Redis each process has its own lock: `make run` beside an operator's `marquee fetch`.
-    feed_server.serve(
-        "/fever",
-        Answer(fixture_bytes("fever", "response_1.xml"), delay=2.0),
-        fixture_bytes("fever", "response_1.xml"),
-    )
+    # No Redis: the database's own lock (advisory lock, lock file) still sees the other run.
+    feed_server.serve("/fever", Answer(fixture_bytes("fever", "response_1.xml"), delay=2.0))
     thread, slow = start_slow_run(build_context(fever_settings, engine=engine))
     wait_for(lambda: feed_server.hits("/fever") == 1, timeout=10, what="the slow download")
 
@@ -93,54 +89,57 @@ def test_run_leaves_the_live_run_of_another_process_running(
     during = [(run.outcome, run.error) for run in running_rows(engine)]
     thread.join(timeout=30)
 
-    assert other.outcome == "success"
+    assert other.outcome == "skipped"
+    assert other.error is not None and other.error.startswith(LOCK_HELD)
     assert during == [("running", None)]
     assert [result.outcome for result in slow] == ["success"]
-    assert [run.outcome for run in recorded(engine)] == ["success", "success"]
+    assert feed_server.hits("/fever") == 1
+    assert sorted(run.outcome for run in recorded(engine)) == ["skipped", "success"]
+    assert [run.inserted for run in recorded(engine) if run.outcome == "success"] == [3]
 
 
-def test_run_closed_as_abandoned_keeps_that_record_when_it_finishes_after_all(
+def test_run_that_lost_its_lease_writes_nothing_over_the_run_that_took_over(
     engine: Engine,
     feed_server: FeedServer,
     monkeypatch: pytest.MonkeyPatch,
+    redis_env: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
-    monkeypatch.setenv("MARQUEE_LOCK_TIMEOUT_SECONDS", "60")
     settings = Settings()
     feed_server.serve(
         "/fever",
         Answer(fixture_bytes("fever", "response_1.xml"), delay=2.0),
-        fixture_bytes("fever", "response_1.xml"),
+        fixture_bytes("fever", "response_2.xml"),
     )
     thread, slow = start_slow_run(build_context(settings, engine=engine))
     wait_for(lambda: feed_server.hits("/fever") == 1, timeout=10, what="the slow download")
-    # The slow run has outlived its lock, as a run longer than MARQUEE_LOCK_TIMEOUT_SECONDS does.
-    with transaction(engine) as session:
-        session.execute(
-            sa.update(FetchRun)
-            .where(col(FetchRun.outcome) == "running")
-            .values(started_at=datetime.now(UTC) - timedelta(seconds=120))
-        )
+    # The slow run's lease lapses, as it does when its process freezes past it.
+    client = redis.Redis.from_url(redis_env["REDIS_URL"])
+    client.delete(f"{redis_env['MARQUEE_REDIS_KEY_PREFIX']}lock:fetch:fever")
+    client.close()
     other = run_fetch(build_context(settings, engine=engine), "fever", trigger="schedule")
     failures_then = metrics_failures(engine)
     caplog.set_level(logging.WARNING, logger="marquee.jobs")
     thread.join(timeout=30)
 
     assert other.outcome == "success"
-    assert [result.outcome for result in slow] == ["success"]
+    [late] = slow
+    assert late.outcome == "failed" and late.reason == "lease_lost"
+    # The older feed (response_1, with Pantomima Full) was refused: only response_2's events.
+    with Session(engine) as session:
+        titles = set(session.exec(select(Event.title)))
+    assert titles == {"Camela en concierto", "Los Morancos"}
     # A failure counted once stays counted: Prometheus would read 1 -> 0 as a counter reset.
     assert failures_then == metrics_failures(engine) == 1
     assert [(run.outcome, run.error) for run in recorded(engine)] == [
         ("failed", ABANDONED),
         ("success", None),
     ]
-    late = [
-        r
+    assert any(
+        r.getMessage().startswith("run finished after its record was closed")
         for r in caplog.records
-        if r.getMessage().startswith("run finished after another run closed it")
-    ]
-    assert [r.outcome for r in late] == ["success"]  # type: ignore[attr-defined]
+    )
 
 
 def metrics_failures(engine: Engine) -> float:

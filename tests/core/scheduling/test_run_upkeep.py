@@ -7,12 +7,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from core.runs.records import ABANDONED
 from core.scheduling.context import build_context
-from core.scheduling.embedded import EmbeddedScheduler
+from core.scheduling.embedded import STOPPED, EmbeddedScheduler
 from core.scheduling.job import run_fetch
 from core.settings import Settings
+from core.store.models import Event
 from tests.conftest import fixture_bytes
 from tests.core.scheduling.conftest import insert_run, recorded, wait_for
 from tests.support.feed_server import Answer, FeedServer
@@ -20,14 +22,14 @@ from tests.support.feed_server import Answer, FeedServer
 FEVER = ("provider", "fever")
 
 
-def test_run_closes_a_running_row_older_than_the_lock_timeout_as_failed(
+def test_run_that_takes_the_lock_closes_every_other_running_row_of_its_provider_as_abandoned(
     engine: Engine, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Whoever holds the lock is the only live run: every other running row is a dead one's.
     monkeypatch.setenv("MARQUEE_FEVER_URL", feed_server.url("/fever"))
-    monkeypatch.setenv("MARQUEE_LOCK_TIMEOUT_SECONDS", "60")
     minute = 60 / 86_400
-    insert_run(engine, "running", days_ago=2 * minute)  # older than any live run can be
-    insert_run(engine, "running", days_ago=minute / 2)  # may be another process's live run
+    insert_run(engine, "running", days_ago=2 * minute)  # no lease: written before leases existed
+    insert_run(engine, "running", days_ago=minute / 60)  # a few seconds old: killed just now
     insert_run(engine, "running", days_ago=2 * minute, provider="other")
     feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
 
@@ -35,11 +37,12 @@ def test_run_closes_a_running_row_older_than_the_lock_timeout_as_failed(
 
     assert result.outcome == "success"
     fever = [run for run in recorded(engine) if run.provider == "fever"]
-    assert [(run.outcome, run.error) for run in fever] == [
-        ("failed", ABANDONED),
-        ("running", None),
-        ("success", None),
+    assert [(run.outcome, run.reason, run.error) for run in fever] == [
+        ("failed", "abandoned", ABANDONED),
+        ("failed", "abandoned", ABANDONED),
+        ("success", None, None),
     ]
+    assert all(run.finished_at is None for run in fever[:2])  # nobody saw them end
     # Another provider's run is not this lock's business.
     assert [run.outcome for run in recorded(engine) if run.provider == "other"] == ["running"]
 
@@ -107,8 +110,7 @@ def test_settings_refuse_a_run_history_shorter_than_a_day(
         Settings()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_embedded_scheduler_stop_names_the_fetch_it_could_not_wait_for(
+def test_embedded_scheduler_stop_closes_the_fetch_it_could_not_wait_for_as_interrupted(
     fever_settings: Settings,
     engine: Engine,
     feed_server: FeedServer,
@@ -121,12 +123,15 @@ def test_embedded_scheduler_stop_names_the_fetch_it_could_not_wait_for(
 
     scheduler.stop(timeout=0.1)
 
+    closed = [(run.outcome, run.reason, run.error) for run in recorded(engine)]
     messages = {r.getMessage(): r for r in caplog.records if r.name == "marquee.embedded"}
     assert messages["waiting for fetches in flight"].providers == "fever"  # type: ignore[attr-defined]
-    warning = messages[
-        "stopped with fetches still running; a later run records them as abandoned "
-        "once they are older than the lock timeout"
-    ]
+    warning = messages["stopped with fetches still running; closed them as interrupted"]
     assert warning.providers == "fever"  # type: ignore[attr-defined]
-    scheduler.stop(timeout=30)  # let the fetch end before the database goes away
-    assert [run.outcome for run in recorded(engine)] == ["success"]
+    assert closed == [("failed", "interrupted", f"interrupted: {STOPPED}")]
+    scheduler.stop(timeout=30)  # the fetch thread ends: what it downloaded is refused
+    [run] = recorded(engine)
+    assert (run.outcome, run.reason, run.inserted) == ("failed", "interrupted", 0)
+    assert run.finished_at is not None
+    with Session(engine) as session:
+        assert session.exec(select(Event)).all() == []
