@@ -1,6 +1,8 @@
 """Real Redis keys and a real Celery worker, isolated per test session by a unique prefix and queue."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -9,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from sqlalchemy.engine import Engine
@@ -146,3 +149,126 @@ def insert_run(engine: Engine, outcome: str, *, days_ago: float, provider: str =
                 outcome=outcome,
             )
         )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def marquee_env(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), **env}
+
+
+def start_command(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`marquee ARGS` as a real process, its output in `log`."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "core.cli", *args],
+            cwd=log.parent,
+            env=marquee_env(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+def marquee_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[str, Path]]]:
+    """Start `marquee run` on a free port; return its base URL and log file."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> tuple[str, Path]:
+        port, log = free_port(), tmp_path / f"run-{len(processes)}.log"
+        process = start_command(["run", "--port", str(port)], env, log)
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+
+        def answering() -> bool:
+            assert process.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"{base}/providers").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(answering, timeout=30, what="`marquee run` to serve")
+        return base, log
+
+    yield start
+    for process in processes:
+        stop_process(process)
+
+
+class OwnRedis:
+    """A redis-server of this test alone, on a free port, that the test may stop and start."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port, self.directory = free_port(), directory
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "OwnRedis":
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.directory),
+                "--pidfile",
+                str(self.directory / f"redis-{self.port}.pid"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(self.answers, timeout=10, what="redis-server to answer")
+        return self
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True
+        )
+        wait_for(lambda: not self.answers(), timeout=10, what="redis-server to stop")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path).start()
+    yield server
+    if server.answers():
+        server.stop()
+
+
+def interrupt(process: subprocess.Popen[bytes], signum: int = signal.SIGINT) -> int:
+    process.send_signal(signum)
+    return process.wait(timeout=30)
+
+
+def run_command(
+    args: list[str], env: dict[str, str], cwd: Path, *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`marquee ARGS` run to its end as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        cwd=cwd,
+        env=marquee_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,12 +1,5 @@
 """`marquee run`: the API plus an in-process scheduler, on SQLite, with no Redis."""
 
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,49 +10,10 @@ from core.scheduling.embedded import EmbeddedScheduler
 from core.settings import Settings
 from core.store.models import FetchRun
 from tests.conftest import fixture_bytes
-from tests.core.scheduling.conftest import ROOT, stop_process, wait_for
+from tests.core.scheduling.conftest import wait_for
 from tests.support.feed_server import Answer, FeedServer
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def marquee_run(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[str, Path]]]:
-    """Start `marquee run` on a free port; return its base URL and log file."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(env: dict[str, str]) -> tuple[str, Path]:
-        port, log = free_port(), tmp_path / f"run-{len(processes)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "run", "--port", str(port)],
-                cwd=tmp_path,
-                env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-
-        def answering() -> bool:
-            assert process.poll() is None, log.read_text()
-            try:
-                return httpx.get(f"{base}/providers").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(answering, timeout=30, what="`marquee run` to serve")
-        return base, log
-
-    yield start
-    for process in processes:
-        stop_process(process)
 
 
 def test_marquee_run_fetches_at_start_and_again_every_interval(
