@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
-from celery.beat import Scheduler
+from celery.beat import ScheduleEntry, Scheduler
 from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 
 from core.errors import ConfigError
@@ -21,6 +21,7 @@ from core.store.models import Trigger
 
 RESULT_EXPIRES_SECONDS = 24 * 3600
 log = logging.getLogger("marquee.worker")
+beat_log = logging.getLogger("marquee.beat")
 
 
 def require_redis(settings: Settings) -> str:
@@ -42,6 +43,8 @@ def configure(celery: Celery, settings: Settings) -> None:
         broker_transport_options=prefix,
         result_backend_transport_options=prefix,
         broker_connection_retry_on_startup=True,
+        # Keep reconnecting however long Redis is down, one log line per attempt (Celery's own).
+        broker_connection_max_retries=None,
         task_default_queue=settings.MARQUEE_CELERY_QUEUE,
         task_serializer="json",
         result_serializer="json",
@@ -79,6 +82,19 @@ class ProviderScheduler(Scheduler):
         now = self.app.now()
         for name, entry in providers.items():
             self.schedule[name].last_run_at = now - timedelta(seconds=entry["schedule"])
+
+    def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> None:
+        """Send one due run; with Redis down, say so in one line (Celery logs a whole traceback)
+        and carry on: the next one is sent on schedule."""
+        beat_log.info("sending due task", extra={"entry": entry.name})
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:
+            cause = exc.__cause__ or exc
+            beat_log.error(
+                "could not send a scheduled fetch; the next is sent on schedule",
+                extra={"entry": entry.name, "error": str(cause)},
+            )
 
 
 @setup_logging.connect

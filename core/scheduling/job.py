@@ -86,9 +86,10 @@ def run_fetch(
             reason=Reason.LOCK_UNAVAILABLE,
             error=str(exc),
         )
-        log.error(
-            "run failed: its lock cannot be reached", extra={**_ids(result), "error": str(exc)}
-        )
+        if trigger != Trigger.CLI:  # `marquee fetch` says so itself, in one line
+            log.error(
+                "run failed: its lock cannot be reached", extra={**_ids(result), "error": str(exc)}
+            )
         return result
     if not acquired:
         watching.skip_lock_held(

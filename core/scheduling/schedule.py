@@ -55,7 +55,9 @@ def build_beat_schedule(entries: Iterable[ConfiguredProvider], *, queue: str) ->
             "schedule": float(fetch.interval_seconds),
             "args": (fetch.provider,),
             "kwargs": {"trigger": Trigger.SCHEDULE.value},
-            "options": {"expires": fetch.expires_seconds, "queue": queue},
+            # Nobody reads a scheduled run's result (the run record is the record), so none is
+            # stored, and sending one never waits on the result store.
+            "options": {"expires": fetch.expires_seconds, "queue": queue, "ignore_result": True},
         }
         for fetch in plan(entries)
     }
