@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.errors import MarqueeError, TransientError
 from core.ingest.pipeline import FetchReport, fetch_provider
 from core.runs import history, records
@@ -24,6 +26,8 @@ from core.store.db import transaction
 from core.store.models import Outcome, Reason, Trigger
 
 log = logging.getLogger("marquee.jobs")
+# How much of an error a log line carries.
+EXCERPT_CHARS = 300
 
 
 @dataclass(slots=True)
@@ -226,12 +230,26 @@ def _fetch(context: JobContext, lease: Lease, result: JobResult, *, retry: bool)
         result.outcome = Outcome.FAILED if result.retry_in is None else Outcome.RETRYING
     except MarqueeError as exc:
         result.error = str(exc)
+    except SQLAlchemyError as exc:
+        # Its text carries the statement and the batch's parameters, i.e. feed content.
+        result.error = f"database error: {_first_line(exc)}"
     except Exception as exc:
-        # A bug or an unreachable database: record what we can, keep the trigger alive.
+        # A bug: record what we can, keep the trigger alive.
         log.exception("run crashed", extra=extra)
-        result.error = f"unexpected {type(exc).__name__}: {exc}"
+        result.error = f"unexpected {type(exc).__name__}: {excerpt(str(exc))}"
     else:
         result.report, result.outcome = report, Outcome.SUCCESS
+
+
+def excerpt(text: str) -> str:
+    """At most EXCERPT_CHARS of an error for a log line: never a feed's or a batch's worth."""
+    return text if len(text) <= EXCERPT_CHARS else f"{text[:EXCERPT_CHARS]}… ({len(text)} chars)"
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return excerpt(f"{type(exc).__name__}: {lines[0] if lines else ''}")
 
 
 def _retry_delay(
@@ -269,7 +287,7 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
         log.warning(
             "run finished after its record was closed (abandoned or interrupted); "
             "its record stays failed",
-            extra={**extra, "outcome": result.outcome, "error": result.error},
+            extra={**extra, "outcome": result.outcome, "error": excerpt(result.error or "")},
         )
     if result.report is not None:
         report = result.report
@@ -293,11 +311,15 @@ def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> No
                 **extra,
                 "attempt": result.attempt,
                 "delay_seconds": result.retry_in,
-                "error": result.error,
+                "error": excerpt(result.error or ""),
             },
         )
     else:
         log.error(
             "provider failing",
-            extra={**extra, "consecutive_failures": failures, "error": result.error},
+            extra={
+                **extra,
+                "consecutive_failures": failures,
+                "error": excerpt(result.error or ""),
+            },
         )

@@ -1,5 +1,8 @@
 """GET /providers tells an operator what each provider is doing."""
 
+import os
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +17,7 @@ from core.settings import Settings
 from core.store.db import transaction
 from core.store.models import FetchRun
 from tests.conftest import fixture_bytes
+from tests.core.scheduling.conftest import wait_for
 from tests.support.feed_server import Answer, FeedServer
 
 
@@ -130,3 +134,28 @@ def test_providers_counts_a_run_abandoned_by_a_stopped_process_as_a_failure(
     labels = (("outcome", "failed"), ("provider", "fever"))
     assert samples[("marquee_fetch_runs_total", labels)] == 2
     assert samples.get(("marquee_fetch_runs_in_progress", (("provider", "fever"),)), 0) == 0
+
+
+def test_providers_shows_who_holds_the_lock_while_a_run_is_in_flight(
+    fever_url: str, feed_server: FeedServer, client: TestClient, engine: Engine
+) -> None:
+    feed_server.serve("/fever", Answer(fixture_bytes("fever", "response_1.xml"), delay=2.0))
+    slow = threading.Thread(target=fetch_fever, args=(engine,))
+    slow.start()
+    wait_for(lambda: feed_server.hits("/fever") == 1, timeout=10, what="the slow download")
+
+    held = fever_status(client)["lock"]
+    skipped = run_fetch(build_context(Settings(), engine=engine), "fever", trigger="cli")
+    slow.join(timeout=30)
+    after = fever_status(client)
+
+    assert held["holder"] == f"{socket.gethostname()}:{os.getpid()}"
+    assert held["trigger"] == "cli" and held["lease_expired"] is False
+    since, expires = (datetime.fromisoformat(held[key]) for key in ("since", "lease_expires_at"))
+    assert since < datetime.now(UTC) < expires <= since + timedelta(seconds=31)
+    # The skip says who held the lock, in its record and in /providers.
+    assert skipped.error is not None and held["run_id"] in skipped.error
+    assert after["lock"] is None
+    assert after["last_run"]["outcome"] == "skipped"
+    assert after["last_run"]["reason"] == "lock_held"
+    assert after["last_success_at"] is not None

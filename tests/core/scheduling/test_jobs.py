@@ -2,11 +2,14 @@
 
 import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from core.logs import TextFormatter
 from core.scheduling.context import build_context
 from core.scheduling.job import JobResult, run_fetch
 from core.scheduling.locks import RedisLocks
@@ -170,3 +173,54 @@ def test_job_logs_each_step_with_provider_and_run_id(
     for record in records.values():
         assert record.provider == "fever"  # type: ignore[attr-defined]
         assert record.run_id  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def database_refusing_an_event(engine: Engine) -> Iterator[None]:
+    """The database refuses one of response_1.xml's events, as a real constraint would."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                sa.text(
+                    "ALTER TABLE event ADD CONSTRAINT refuse_morancos "
+                    "CHECK (title <> 'Los Morancos') NOT VALID"
+                )
+            )
+        else:
+            connection.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse_morancos BEFORE INSERT ON event "
+                    "WHEN NEW.title = 'Los Morancos' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.text("ALTER TABLE event DROP CONSTRAINT refuse_morancos"))
+            else:
+                connection.execute(sa.text("DROP TRIGGER refuse_morancos"))
+
+
+def test_database_error_mid_ingest_keeps_sql_and_feed_content_out_of_logs_and_record(
+    fever_settings: Settings,
+    engine: Engine,
+    feed_server: FeedServer,
+    database_refusing_an_event: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.serve("/fever", fixture_bytes("fever", "response_1.xml"))
+    caplog.set_level(logging.INFO)
+
+    result = run_fetch(build_context(fever_settings, engine=engine), "fever", trigger="cli")
+
+    assert result.outcome == "failed"
+    [run] = recorded(engine)
+    assert run.error is not None and run.error.startswith("database error: IntegrityError: ")
+    lines = [TextFormatter().format(record) for record in caplog.records]
+    for text in [run.error, *lines]:
+        assert "Camela en concierto" not in text and "[parameters" not in text
+        assert "INSERT" not in text and len(text) < 1000
+    with Session(engine) as session:
+        assert session.exec(select(Event)).all() == []
