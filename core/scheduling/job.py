@@ -7,56 +7,24 @@ failure is worth retrying. Triggers only differ in how they wait for a retry.
 
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import MarqueeError, TransientError
-from core.ingest.pipeline import FetchReport, fetch_provider
-from core.runs import history, records
+from core.ingest.pipeline import fetch_provider
+from core.runs import records
 from core.scheduling import watching
 from core.scheduling.context import JobContext
 from core.scheduling.lease import Interrupted, Lease, LeaseLost, holder_name
 from core.scheduling.locks import LockUnavailable, RunLock
+from core.scheduling.outcome import JobResult, database_error_text, excerpt, finish
 from core.scheduling.retry import honoured_wait, not_before, retry_span_seconds
 from core.store.db import transaction
 from core.store.models import Outcome, Reason, Trigger
 
 log = logging.getLogger("marquee.jobs")
-# How much of an error a log line carries.
-EXCERPT_CHARS = 300
-
-
-@dataclass(slots=True)
-class JobResult:
-    provider: str
-    outcome: Outcome
-    attempt: int
-    run_id: str | None = None
-    report: FetchReport | None = None
-    error: str | None = None
-    retry_in: float | None = None
-    not_before: datetime | None = None
-    first_started: float = field(default_factory=time.time)
-    reason: Reason | None = None
-    # The lock holder a skipped run looks in on again: {"run_id", "heartbeat_at"}.
-    watch: dict[str, str | None] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "outcome": self.outcome,
-            "attempt": self.attempt,
-            "run_id": self.run_id,
-            "report": self.report.as_dict() if self.report else None,
-            "error": self.error,
-            "retry_in": self.retry_in,
-            "not_before": self.not_before.isoformat() if self.not_before else None,
-            "reason": self.reason,
-        }
 
 
 def run_fetch(
@@ -193,12 +161,12 @@ def _run_locked(
         # Ctrl-C, or SIGTERM turned into Interrupted: close the run as such, then stop.
         name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
         result.error, result.reason = f"interrupted: {name} during the fetch", Reason.INTERRUPTED
-        _finish(context, result, extra)
+        finish(context, result, extra)
         raise
     finally:
         lease.stop()
         context.active.discard(lease)
-    _finish(context, result, extra)
+    finish(context, result, extra)
 
 
 def _fetch(context: JobContext, lease: Lease, result: JobResult, *, retry: bool) -> None:
@@ -232,24 +200,13 @@ def _fetch(context: JobContext, lease: Lease, result: JobResult, *, retry: bool)
         result.error = str(exc)
     except SQLAlchemyError as exc:
         # Its text carries the statement and the batch's parameters, i.e. feed content.
-        result.error = f"database error: {_first_line(exc)}"
+        result.error = f"database error: {database_error_text(exc)}"
     except Exception as exc:
         # A bug: record what we can, keep the trigger alive.
         log.exception("run crashed", extra=extra)
         result.error = f"unexpected {type(exc).__name__}: {excerpt(str(exc))}"
     else:
         result.report, result.outcome = report, Outcome.SUCCESS
-
-
-def excerpt(text: str) -> str:
-    """At most EXCERPT_CHARS of an error for a log line: never a feed's or a batch's worth."""
-    return text if len(text) <= EXCERPT_CHARS else f"{text[:EXCERPT_CHARS]}… ({len(text)} chars)"
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    return excerpt(f"{type(exc).__name__}: {lines[0] if lines else ''}")
 
 
 def _retry_delay(
@@ -261,65 +218,3 @@ def _retry_delay(
         span_seconds=retry_span_seconds(interval_seconds),
         retry_after=wait,
     )
-
-
-def _finish(context: JobContext, result: JobResult, extra: dict[str, Any]) -> None:
-    assert result.run_id is not None
-    with transaction(context.engine) as session:
-        recorded = records.finish_run(
-            session=session,
-            run_id=uuid.UUID(result.run_id),
-            outcome=result.outcome,
-            report=result.report,
-            error=result.error,
-            not_before=result.not_before,
-            reason=result.reason,
-        )
-        # finish_run leaves a row another run (or a shutdown) closed first as it was.
-        closed_before = recorded.outcome != result.outcome or recorded.reason != result.reason
-        failures = records.consecutive_failures(session=session, provider=result.provider)
-        history.prune(
-            session=session,
-            provider=result.provider,
-            keep_days=context.settings.MARQUEE_RUN_HISTORY_DAYS,
-        )
-    if closed_before:
-        log.warning(
-            "run finished after its record was closed (abandoned or interrupted); "
-            "its record stays failed",
-            extra={**extra, "outcome": result.outcome, "error": excerpt(result.error or "")},
-        )
-    if result.report is not None:
-        report = result.report
-        log.info(
-            "run finished",
-            extra={
-                **extra,
-                "outcome": result.outcome,
-                "inserted": report.inserted,
-                "updated": report.updated,
-                "unchanged": report.unchanged,
-                "skipped": report.skipped,
-                "bytes": report.bytes,
-                "seconds": report.seconds,
-            },
-        )
-    elif result.retry_in is not None:
-        log.warning(
-            "retry scheduled",
-            extra={
-                **extra,
-                "attempt": result.attempt,
-                "delay_seconds": result.retry_in,
-                "error": excerpt(result.error or ""),
-            },
-        )
-    else:
-        log.error(
-            "provider failing",
-            extra={
-                **extra,
-                "consecutive_failures": failures,
-                "error": excerpt(result.error or ""),
-            },
-        )

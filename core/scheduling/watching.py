@@ -21,7 +21,7 @@ from core.store.models import FetchRun, Outcome, Reason, Trigger
 
 if TYPE_CHECKING:
     from core.scheduling.context import JobContext
-    from core.scheduling.job import JobResult
+    from core.scheduling.outcome import JobResult
 
 log = logging.getLogger("marquee.jobs")
 # Look in just after the moment, not on it: a renewal takes a few milliseconds to be recorded.
