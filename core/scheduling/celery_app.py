@@ -9,18 +9,17 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.beat import ScheduleEntry, Scheduler
-from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
+from celery.signals import setup_logging
 
 from core.errors import ConfigError
 from core.logs import configure_logging
-from core.scheduling.context import existing_context, process_context
+from core.scheduling.context import process_context
 from core.scheduling.job import run_fetch
 from core.scheduling.schedule import TASK_FETCH_PROVIDER, build_beat_schedule
 from core.settings import Settings, get_settings
 from core.store.models import Trigger
 
 RESULT_EXPIRES_SECONDS = 24 * 3600
-log = logging.getLogger("marquee.worker")
 beat_log = logging.getLogger("marquee.beat")
 
 
@@ -109,18 +108,6 @@ app = Celery("marquee")
 @app.on_configure.connect
 def _configure_from_settings(sender: Celery, **_: Any) -> None:
     configure(sender, get_settings())
-
-
-@worker_shutdown.connect
-@worker_process_shutdown.connect
-def _close_interrupted_runs(**_: Any) -> None:
-    # A warm shutdown has let its fetches finish; a cold one leaves some: close them as such.
-    context = existing_context()
-    if context is not None and (cut := context.active.interrupt(context.engine, "worker shutdown")):
-        log.warning(
-            "worker stopped during fetches; closed as interrupted",
-            extra={"providers": ",".join(cut)},
-        )
 
 
 @app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)

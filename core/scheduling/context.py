@@ -65,9 +65,3 @@ def process_context() -> JobContext:
         if _context is None:
             _context = build_context(get_settings())
         return _context
-
-
-def existing_context() -> JobContext | None:
-    """The worker process's context if it has one, without building it."""
-    with _context_guard:
-        return _context
