@@ -5,8 +5,8 @@ Seeds 100k events, then measures hot /search with wrk (64 connections) in four c
   10 s (MARQUEE_FEVER_INTERVAL_SECONDS=10, the minimum; a fetch lasts longer, so they follow one
   another), against `marquee run` idle (its one fetch, of an empty feed, done before measuring);
 - `marquee serve` beside a separate `marquee fetch` process, against `marquee serve` alone.
-Ratios during/idle say how much a fetch takes from serving, in-process or from a process beside
-it. Each measurement starts on a fresh server 2 s after the fetch has begun downloading; each says
+Ratios during/idle (of 2xx answers per second) say how much a fetch takes from serving,
+in-process or from a process beside it. Each measurement starts on a fresh server 2 s after the fetch has begun downloading; each says
 whether the fetch was still running when wrk stopped. Cases alternate by round, medians printed.
 """
 
@@ -131,7 +131,7 @@ def report(results: dict, covered: dict, args: argparse.Namespace) -> None:
     h.wrk_rows(median)
     for name, flags in covered.items():
         print(f"  {name}: fetch still running when wrk stopped: {', '.join(flags)}")
-    rps = {name: r.rps for name, r in median.items()}
+    rps = {name: r.ok_rps for name, r in median.items()}
     print()
     h.print_table(
         ["ratio", "value"],
