@@ -513,6 +513,8 @@ def wrk(
     result = parse_wrk(done.stdout)
     if done.returncode != 0:
         result.note = f"wrk exited {done.returncode}: {done.stderr.strip()[:80]}"
+    elif not result.requests:
+        result.note = "nothing answered during the run"
     return result
 
 
