@@ -562,6 +562,12 @@ def median_result(results: list[WrkResult]) -> WrkResult:
 # --- output ------------------------------------------------------------------------------------
 
 
+def print_load(when: str) -> None:
+    """This machine is shared: the load average says how much else ran beside a measurement."""
+    one, five, _ = os.getloadavg()
+    print(f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores")
+
+
 def ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}" if denominator else "n/a"
 

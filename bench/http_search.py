@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="server workers, if serve has them")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--seconds", type=float, default=5)
     return parser.parse_args()
 
 
@@ -84,6 +84,7 @@ def baseline_round(setup: Setup) -> None:
 
 
 def main() -> None:
+    h.print_load("at start")
     args = parse_args()
     h.raise_fd_limit()
     workers = choose_workers(args.workers)
@@ -130,3 +131,4 @@ def report(median: dict[str, h.WrkResult], args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     main()
+    h.print_load("at end")

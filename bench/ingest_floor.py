@@ -131,6 +131,7 @@ def default_cap_check() -> None:
 
 
 def main() -> None:
+    h.print_load("at start")
     rows: list[list[object]] = []
     for events, zones in SHAPES:
         measure_shape(events, zones, rows)
@@ -141,3 +142,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    h.print_load("at end")

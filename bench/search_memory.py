@@ -78,6 +78,7 @@ def full_range(port: int) -> subprocess.Popen:
 
 
 def main() -> None:
+    h.print_load("at start")
     args = parse_args()
     narrow = f"/search?{h.window(args.events // 2)}"
     with h.seeded(args.database, args.events) as seed:
@@ -111,3 +112,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    h.print_load("at end")

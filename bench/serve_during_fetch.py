@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--seconds", type=float, default=5)
     return parser.parse_args()
 
 
@@ -103,6 +103,7 @@ def empty_feed(workdir: Path) -> Path:
 
 
 def main() -> None:
+    h.print_load("at start")
     args = parse_args()
     results: defaultdict = defaultdict(list)
     covered: defaultdict = defaultdict(list)
@@ -144,3 +145,4 @@ def report(results: dict, covered: dict, args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     main()
+    h.print_load("at end")
