@@ -69,7 +69,7 @@ def marquee_round(setup: Setup) -> None:
             with h.marquee_server(
                 setup.seed.env, setup.seed.workdir, setup.port, workers=setup.workers, grace=3
             ):
-                h.get(setup.port, path if script is None else setup.hot)
+                h.get(setup.port, setup.hot)
                 run = h.wrk(setup.port, path, c, setup.seconds, script, "10s")
             setup.results[f"{kind} {c}"].append(run)
 
@@ -84,8 +84,8 @@ def baseline_round(setup: Setup) -> None:
 
 
 def main() -> None:
-    h.print_load("at start")
     args = parse_args()
+    h.print_load("at start")
     h.raise_fd_limit()
     workers = choose_workers(args.workers)
     with h.seeded(args.database, args.events) as seed:

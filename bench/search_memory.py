@@ -78,8 +78,8 @@ def full_range(port: int) -> subprocess.Popen:
 
 
 def main() -> None:
-    h.print_load("at start")
     args = parse_args()
+    h.print_load("at start")
     narrow = f"/search?{h.window(args.events // 2)}"
     with h.seeded(args.database, args.events) as seed:
         port = h.free_port()

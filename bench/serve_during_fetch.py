@@ -103,8 +103,8 @@ def empty_feed(workdir: Path) -> Path:
 
 
 def main() -> None:
-    h.print_load("at start")
     args = parse_args()
+    h.print_load("at start")
     results: defaultdict = defaultdict(list)
     covered: defaultdict = defaultdict(list)
     with (
