@@ -67,7 +67,7 @@ def marquee_round(setup: Setup) -> None:
     for c in CONNECTIONS:
         for kind, path, script in (("hot", setup.hot, None), ("cold", "/search", setup.cold)):
             with h.marquee_server(
-                setup.seed.env, setup.seed.workdir, setup.port, workers=setup.workers, grace=3
+                setup.seed.env, setup.seed.workdir, setup.port, workers=setup.workers, grace=1
             ):
                 h.get(setup.port, setup.hot)
                 run = h.wrk(setup.port, path, c, setup.seconds, script, "10s")

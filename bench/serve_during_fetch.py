@@ -60,7 +60,7 @@ def run_case(
     """`marquee run` fetching `feed` every `interval` seconds; wrk from 2 s into a fetch."""
     env = {**seed.env, "MARQUEE_FEVER_URL": feed.url, "MARQUEE_FEVER_INTERVAL_SECONDS": interval}
     seen = len(feed.requests)
-    with h.marquee_server(env, seed.workdir, port, command="run", grace=3):
+    with h.marquee_server(env, seed.workdir, port, command="run", grace=1):
         wait_for_request(feed, seen)
         h.get(port, hot_path(args))
         time.sleep(LEAD_SECONDS)
@@ -70,7 +70,7 @@ def run_case(
 
 def serve_case(seed: h.Seeded, port: int, with_fetch: bool, args: argparse.Namespace) -> tuple:
     """`marquee serve`, alone or beside a `marquee fetch` process started 2 s before wrk."""
-    with h.marquee_server(seed.env, seed.workdir, port, grace=3):
+    with h.marquee_server(seed.env, seed.workdir, port, grace=1):
         if not with_fetch:
             h.get(port, hot_path(args))
             return h.wrk(port, hot_path(args), 64, args.seconds, None, "10s"), "-"
