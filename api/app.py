@@ -4,6 +4,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api import ops, status
+from api.docs import documented_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import router
@@ -20,7 +21,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the registry is validated here so a bad configuration never serves."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = documented_app(
         title="Marquee",
         version="0.1.0",
         description="One search API over many ticketing providers.",
