@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api import ops, status
+from api import calendar, ops, status
 from api.docs import documented_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
@@ -31,6 +31,7 @@ def create_app(
     app.state.registry = registry if registry is not None else load_registry(settings)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(calendar.router)
     app.include_router(status.router)
     app.include_router(ops.router)
     ops.install_metrics(app)
