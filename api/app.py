@@ -9,6 +9,7 @@ from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import router
 from core.plugins.registry import Registry, load_registry
+from core.runs.metrics import ScheduleCollector
 from core.settings import Settings, get_settings
 from core.store.db import create_db_engine
 
@@ -35,5 +36,6 @@ def create_app(
     app.include_router(status.router)
     app.include_router(ops.router)
     ops.install_metrics(app)
+    app.state.metrics.register(ScheduleCollector(app.state.registry))
     install_openapi(app)
     return app
