@@ -162,3 +162,23 @@ def test_a_file_variable_that_cannot_be_used_stops_startup_naming_it(
 
     assert_clean_failure(result, 2)
     assert named.format(dir=tmp_path) in result.stderr
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_database_password_from_a_file_never_reaches_the_output(
+    log_format: str, tmp_path: Path
+) -> None:
+    (tmp_path / "db-password").write_text("hunter2@db/pw\n")
+
+    result = marquee(
+        "fetch",
+        "fever",
+        DATABASE_URL="postgresql://app@127.0.0.1:9/marquee",  # nothing listens: it fails
+        DATABASE_PASSWORD_FILE=str(tmp_path / "db-password"),
+        MARQUEE_LOG_FORMAT=log_format,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "database unreachable" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "hunter2%40db%2Fpw" not in result.stdout + result.stderr
