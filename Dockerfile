@@ -16,13 +16,14 @@ RUN python -m pip install "poetry>=2.0,<3" && python -m venv /opt/venv
 
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when the lock changes, not on every code edit.
-COPY pyproject.toml poetry.lock README.md ./
+# Dependencies first: this layer is rebuilt only when the lock changes, not on a code or docs edit
+# (installing without the root package reads no README).
+COPY pyproject.toml poetry.lock ./
 RUN poetry install --only main --no-root --no-directory
 
 # Then the project, installed editable: the venv points at /app, where core/migrate.py expects
-# alembic.ini and migrations/ beside the core package.
-COPY alembic.ini ./
+# alembic.ini and migrations/ beside the core package. Its metadata needs the README.
+COPY README.md alembic.ini ./
 COPY marquee ./marquee
 COPY core ./core
 COPY providers ./providers
@@ -49,8 +50,8 @@ COPY --from=build /app /app
 
 WORKDIR /app
 USER marquee
-# Only the SQLite default writes here; compose points DATABASE_URL at PostgreSQL.
-VOLUME ["/data"]
+# Only the SQLite default writes to /data: mount a volume there to keep it (`-v marquee-data:/data`).
+# No VOLUME instruction, which would give every role (api, worker, beat) an anonymous volume.
 EXPOSE 8000
 
 # Liveness of the API role; compose gives worker, beat and migrate their own checks.

@@ -1,4 +1,4 @@
-# The README's two commands: `make run` and `make test`. Both install what is missing first.
+# The README's commands: `make demo`, `make run` and `make test`. Each installs what is missing first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -12,9 +12,10 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run serve test lint bench services clean
+.PHONY: help install demo run serve test lint bench services clean
 
 help:
+	@echo "make demo  - Marquee on a local stand-in for the Fever feed: the worked example, offline"
 	@echo "make run   - install, migrate and serve Marquee on http://$(HOST):$(PORT) (SQLite, no Redis)"
 	@echo "make test  - install and run the whole test suite (starts PostgreSQL and Redis if down)"
 	@echo "make lint  - pre-commit on every file"
@@ -30,6 +31,9 @@ $(INSTALLED): $(POETRY) pyproject.toml poetry.lock
 	@touch $@
 
 install: $(INSTALLED)
+
+demo: install
+	@$(VENV)/bin/python scripts/demo.py --host $(HOST) --port $(PORT)
 
 run: install
 	$(VENV)/bin/marquee migrate
@@ -48,8 +52,13 @@ test: install services
 lint: install
 	$(VENV)/bin/pre-commit run --all-files
 
+# bench/_*.py are helpers, not benchmarks.
 bench: install services
-	@for script in bench/*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do \
+		echo "== $$script"; began=$$SECONDS; \
+		$(VENV)/bin/python $$script || exit 1; \
+		echo "== $$script took $$((SECONDS - began)) s"; \
+	done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

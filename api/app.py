@@ -3,11 +3,13 @@
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from api import ops, status
+from api import calendar, ops, status
+from api.docs import documented_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import router
 from core.plugins.registry import Registry, load_registry
+from core.runs.metrics import ScheduleCollector
 from core.settings import Settings, get_settings
 from core.store.db import create_db_engine
 
@@ -20,7 +22,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the registry is validated here so a bad configuration never serves."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = documented_app(
         title="Marquee",
         version="0.1.0",
         description="One search API over many ticketing providers.",
@@ -30,8 +32,10 @@ def create_app(
     app.state.registry = registry if registry is not None else load_registry(settings)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(calendar.router)
     app.include_router(status.router)
     app.include_router(ops.router)
     ops.install_metrics(app)
+    app.state.metrics.register(ScheduleCollector(app.state.registry))
     install_openapi(app)
     return app

@@ -1,12 +1,28 @@
-"""The one settings object: every process-wide knob, read from the environment and `.env`."""
+"""The one settings object: every process-wide knob, read from the environment and `.env`.
+
+Every settings class of Marquee and of its plugins follows the same three rules (`EnvSettings`):
+the environment wins over `.env`; an empty value (`NAME=`) means unset, so the default; and
+`NAME_FILE=path` gives NAME the content of that file (Docker and Kubernetes secrets).
+"""
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+import sqlalchemy as sa
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///./marquee.db"
+FILE_SUFFIX = "_FILE"
 
 
 def comma_list(value: object) -> object:
@@ -19,16 +35,102 @@ def comma_list(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+class SettingFileError(SettingsError):
+    """A `<NAME>_FILE` variable that cannot be used; the message names the variable."""
 
+
+def read_value_file(variable: str, path: str) -> str:
+    """The content of the file `variable` names, one trailing newline stripped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingFileError(f"{variable}: cannot read {path}: {reason}") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+class FileValueSource(EnvSettingsSource):
+    """`<NAME>_FILE=path`, in the environment or `.env`, for any setting NAME: the file's content
+    is the value. Setting NAME too is refused, naming both."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        dotenv: PydanticBaseSettingsSource,
+    ) -> None:
+        assert isinstance(env, EnvSettingsSource)
+        super().__init__(
+            settings_cls,
+            case_sensitive=env.case_sensitive,
+            env_prefix=env.env_prefix,
+            env_prefix_target=env.env_prefix_target,
+            env_ignore_empty=True,
+            env_parse_none_str=env.env_parse_none_str,
+            env_parse_enums=env.env_parse_enums,
+        )
+        # Both places a variable can be given, the environment winning as it does for values.
+        self.env_vars = {**getattr(dotenv, "env_vars", {}), **env.env_vars}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for key, env_name, is_complex in self._extract_field_info(field, field_name):
+            file_variable = env_name + self._apply_case_sensitive(FILE_SUFFIX)
+            path = self.env_vars.get(file_variable)
+            if path is None:
+                continue
+            if self.env_vars.get(env_name) is not None:
+                raise SettingFileError(
+                    f"{env_name.upper()} and {file_variable.upper()} are both set: set only one"
+                )
+            return read_value_file(file_variable.upper(), path) or None, key, is_complex
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            return super().__call__()
+        except SettingsError as exc:
+            # pydantic-settings wraps what a source raises in a message that names no variable.
+            if isinstance(exc.__cause__, SettingFileError):
+                raise exc.__cause__ from None
+            raise
+
+
+class EnvSettings(BaseSettings):
+    """Settings read the Marquee way: environment over `.env`, empty means unset, `NAME_FILE`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = FileValueSource(settings_cls, env_settings, dotenv_settings)
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
+
+
+class LogSettings(EnvSettings):
+    """How a process logs: read first, on its own, so even a bad setting is reported in the format
+    asked for."""
+
+    model_config = SettingsConfigDict(case_sensitive=True)
+
+    MARQUEE_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    MARQUEE_LOG_FORMAT: Literal["text", "json"] = "text"
+
+
+class Settings(LogSettings):
     DATABASE_URL: str = DEFAULT_DATABASE_URL
+    # Inserted into DATABASE_URL, escaped: a password with "@" or "/" needs no URL-encoding.
+    DATABASE_PASSWORD: SecretStr | None = None
     DATABASE_CONNECT_TIMEOUT_SECONDS: Annotated[float, Field(gt=0, le=60)] = 3.0
     REDIS_URL: str | None = None
     MARQUEE_PROVIDERS: Annotated[list[str], NoDecode] = ["fever"]
     MARQUEE_BATCH_SIZE: Annotated[int, Field(ge=1, le=5000)] = 500
-    MARQUEE_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    MARQUEE_LOG_FORMAT: Literal["text", "json"] = "text"
     # Scheduling: retries of transient failures, the per-provider run lock, Celery's Redis keys.
     MARQUEE_RETRY_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=20)] = 4
     MARQUEE_RETRY_BACKOFF_SECONDS: Annotated[float, Field(gt=0, le=3600)] = 3.0
@@ -52,6 +154,19 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql+psycopg://", "sqlite://")):
             raise ValueError("must be a postgresql://… or sqlite:///… URL")
         return value
+
+    @model_validator(mode="after")
+    def _insert_database_password(self) -> "Settings":
+        if self.DATABASE_PASSWORD is None:
+            return self
+        url = sa.make_url(self.DATABASE_URL)
+        if url.get_backend_name() != "postgresql":
+            raise ValueError("DATABASE_PASSWORD is set, but DATABASE_URL is not a PostgreSQL URL")
+        if url.password is not None:
+            raise ValueError("DATABASE_PASSWORD is set and DATABASE_URL has a password: give one")
+        password = self.DATABASE_PASSWORD.get_secret_value()
+        self.DATABASE_URL = url.set(password=password).render_as_string(hide_password=False)
+        return self
 
     @field_validator("REDIS_URL")
     @classmethod

@@ -21,7 +21,7 @@ from core.plugins.contract import (
     check_provider_name,
 )
 from core.plugins.hookspecs import hookimpl
-from core.settings import comma_list
+from core.settings import EnvSettings, comma_list
 
 DISTRIBUTION = "marquee-events"
 
@@ -33,6 +33,7 @@ except PackageNotFoundError:  # a source checkout that was never installed
 __all__ = [
     "DISTRIBUTION",
     "ConfigError",
+    "EnvSettings",
     "FeedError",
     "InvalidItem",
     "ParseResult",

@@ -4,9 +4,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from core.cli.common import EXIT_CONFIG, EXIT_FAILED
+from core.cli.common import EXIT_CONFIG, EXIT_FAILED, complain, log_format, schema_problem
 from core.cli.providers import cmd_fetch, cmd_new_provider, cmd_providers
 from core.cli.serving import add_server_options, cmd_migrate, cmd_run, cmd_serve
 from core.cli.workers import cmd_beat, cmd_worker
@@ -65,16 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    json_mode = log_format() == "json"
+    if json_mode:
+        # Before parsing: even a usage error reaches a log shipper as JSON.
+        from core.logs.capture import enable_json_output
+
+        enable_json_output()
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
     except ConfigError as exc:
-        print(f"marquee: configuration error: {exc}", file=sys.stderr)
+        complain(f"configuration error: {exc}", json_mode=json_mode)
         return EXIT_CONFIG
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        print(f"marquee: database unreachable: {redact(reason)}", file=sys.stderr)
+    except (OperationalError, ProgrammingError) as exc:
+        # A database without Marquee's tables fails a command with "no such table": say the fix.
+        problem = schema_problem()
+        if problem:
+            complain(f"configuration error: {problem}", json_mode=json_mode)
+            return EXIT_CONFIG
+        reason = redact(str(exc.orig or exc).strip().splitlines()[0])
+        kind = "unreachable" if isinstance(exc, OperationalError) else "error"
+        complain(f"database {kind}: {reason}", json_mode=json_mode)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

@@ -21,7 +21,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from core.logs import configure_logging
+    from core.logs import configure_logging, json_line
     from core.plugins.registry import load_registry
     from core.scheduling.context import build_context
     from core.scheduling.job import run_fetch
@@ -30,6 +30,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings)
+    json_mode = settings.MARQUEE_LOG_FORMAT == "json"
     registry = load_registry(settings)
     entry = registry.configured(args.provider)
     # The same job the scheduler runs, so this run is locked and recorded too; no retries here.
@@ -50,9 +51,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     report = result.report
     if report is None:
         verb = "skipped" if result.outcome == Outcome.SKIPPED else "failed"
-        print(f"fetch of {entry.name} {verb}: {result.error}", file=sys.stderr)
+        line = f"fetch of {entry.name} {verb}: {result.error}"
+        print(json_line("ERROR", "marquee", line) if json_mode else line, file=sys.stderr)
         return EXIT_FAILED
-    if args.json:
+    if args.json or json_mode:
         print(json.dumps(report.as_dict()))
     else:
         print(
@@ -68,7 +70,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_providers(args: argparse.Namespace) -> int:
     from core.plugins.registry import load_registry
 
-    registry = load_registry(load_settings())
+    settings = load_settings()
+    registry = load_registry(settings)
     listing = [
         {
             "name": entry.name,
@@ -81,8 +84,21 @@ def cmd_providers(args: argparse.Namespace) -> int:
         }
         for entry in registry.entries.values()
     ]
-    if args.json:
-        print(json.dumps(listing, indent=2, default=str))
+    plugins = [
+        {
+            "name": name,
+            "distribution": status.info.distribution,
+            "version": status.info.version,
+            "providers": list(status.providers),
+            "hint": status.hint,
+            "description": status.describe(),
+        }
+        for name, status in registry.plugins.items()
+    ]
+    if args.json or settings.MARQUEE_LOG_FORMAT == "json":
+        # One line per document in JSON log mode, so a log shipper can read it too.
+        indent = None if settings.MARQUEE_LOG_FORMAT == "json" else 2
+        print(json.dumps({"providers": listing, "plugins": plugins}, indent=indent, default=str))
         return 0
     for item in listing:
         state = "enabled" if item["enabled"] else "disabled"
@@ -94,6 +110,12 @@ def cmd_providers(args: argparse.Namespace) -> int:
             print(f"    {key} = {value}")
         if item["settings_error"]:
             print(f"    invalid settings: {item['settings_error']}")
+    print("plugins:")
+    for plugin in plugins:
+        origin = (
+            f" ({plugin['distribution']} {plugin['version']})" if plugin["distribution"] else ""
+        )
+        print(f"    {plugin['name']}{origin}: {plugin['description']}")
     return 0
 
 

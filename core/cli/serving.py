@@ -3,7 +3,7 @@
 import argparse
 import logging
 
-from core.cli.common import check_startup, load_settings
+from core.cli.common import check_startup, load_settings, say
 from core.settings import Settings
 
 # uvicorn imports the app itself, from this name: the command never imports the HTTP layer.
@@ -11,10 +11,14 @@ APP_FACTORY = "api.app:create_app"
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.logs import configure_logging
     from core.store.migrate import upgrade
 
-    upgrade(load_settings().DATABASE_URL, args.revision)
-    print(f"database migrated to {args.revision}")
+    settings = load_settings()
+    configure_logging(settings)
+    upgrade(settings.DATABASE_URL, args.revision)
+    json_mode = settings.MARQUEE_LOG_FORMAT == "json"
+    say(f"database migrated to {args.revision}", json_mode=json_mode, revision=args.revision)
     return 0
 
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import PermanentError
 from core.feeds.download import download
+from core.settings import EnvSettings
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 NAME_RULE = (
@@ -31,10 +31,9 @@ def check_provider_name(name: object) -> str:
     return name
 
 
-class ProviderSettings(BaseSettings):
-    """Settings every provider has; read from `MARQUEE_<NAME>_<SETTING>` variables."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class ProviderSettings(EnvSettings):
+    """Settings every provider has; read from `MARQUEE_<NAME>_<SETTING>` variables (or
+    `MARQUEE_<NAME>_<SETTING>_FILE`); an empty value means the default."""
 
     url: str | None = Field(default=None, description="Where the feed is fetched from.")
     timezone: str = Field(default="UTC", description="IANA zone of the feed's wall-clock times.")

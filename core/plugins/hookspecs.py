@@ -15,3 +15,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 @hookspec
 def register_providers() -> Iterable[Provider]:
     """Return the providers this plugin contributes, each with a unique name."""
+
+
+@hookspec
+def setup_hint() -> str | None:
+    """One line on how this plugin's providers come to be: shown by `marquee providers`, and when
+    `MARQUEE_PROVIDERS` names the plugin rather than one of its providers."""

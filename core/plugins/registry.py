@@ -1,28 +1,26 @@
-"""Discovery of provider plugins through the `marquee` entry-point group, and startup validation."""
+"""The registry of providers and plugins, and the startup validation of MARQUEE_PROVIDERS and of
+each provider's settings."""
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-import pluggy
 from pydantic import SecretStr, ValidationError
 
 from core.errors import ConfigError
 from core.logs import redact
-from core.plugins import hookspecs
-from core.plugins.contract import Provider, ProviderSettings, check_provider_name
-from core.settings import Settings
+from core.plugins.contract import Provider, ProviderSettings
+from core.plugins.discovery import (
+    PluginInfo,
+    collect_hints,
+    collect_providers,
+    create_plugin_manager,
+    format_validation_error,
+)
+from core.settings import SettingFileError, Settings
 
 MASK = "********"
-
-
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
-    name: str
-    distribution: str | None = None
-    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +75,40 @@ class MisconfiguredProvider:
 ProviderEntry = ConfiguredProvider | MisconfiguredProvider
 
 
+@dataclass(frozen=True, slots=True)
+class PluginStatus:
+    """An installed plugin, whether or not it registers any provider, and how to configure it."""
+
+    info: PluginInfo
+    providers: tuple[str, ...]
+    hint: str | None
+
+    def describe(self) -> str:
+        """Why this plugin registers what it does, in one line an operator can act on."""
+        if self.providers:
+            shown = f"registers {', '.join(self.providers)}"
+        else:
+            shown = "registers no provider yet"
+        return f"{shown}: {self.hint}" if self.hint else shown
+
+
 @dataclass(slots=True)
 class Registry:
     entries: dict[str, ProviderEntry] = field(default_factory=dict)
+    plugins: dict[str, PluginStatus] = field(default_factory=dict)
+
+    def plugin_note(self, name: str) -> str | None:
+        """For a provider name that is a plugin's name, what that plugin registers and how to
+        configure it (the iCalendar plugin's providers are its feeds, never `ical`)."""
+        plugin = self.plugins.get(name)
+        if plugin is None or name in plugin.providers:
+            return None
+        return f"{name!r} is a plugin, not a provider: it {plugin.describe()}"
+
+    def explain_unknown(self, name: str) -> str:
+        known = ", ".join(sorted(self.entries)) or "none"
+        note = self.plugin_note(name)
+        return f"registered: {known}" + (f"; {note}" if note else "")
 
     def enabled(self) -> list[ConfiguredProvider]:
         return [
@@ -92,8 +121,7 @@ class Registry:
         try:
             return self.entries[name]
         except KeyError:
-            known = ", ".join(sorted(self.entries)) or "none"
-            raise ConfigError(f"unknown provider {name!r} (registered: {known})") from None
+            raise ConfigError(f"unknown provider {name!r} ({self.explain_unknown(name)})") from None
 
     def configured(self, name: str) -> ConfiguredProvider:
         """The provider `name`, ready to run; ConfigError when it is unknown or misconfigured."""
@@ -106,101 +134,11 @@ class Registry:
         return entry
 
 
-def format_validation_error(prefix: str, exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        variable = prefix + "_".join(str(part) for part in error["loc"]).upper()
-        problems.append(f"{variable}: {error['msg']}")
-    return "; ".join(problems)
-
-
-def _entry_point_plugins(group: str) -> Iterable[tuple[EntryPoint, PluginInfo]]:
-    for entry_point in sorted(entry_points(group=group), key=lambda ep: ep.name):
-        dist = entry_point.dist
-        yield (
-            entry_point,
-            PluginInfo(
-                name=entry_point.name,
-                distribution=dist.name if dist else None,
-                version=dist.version if dist else None,
-            ),
-        )
-
-
-def create_plugin_manager(
-    extra_plugins: Mapping[str, object] | None = None, *, entry_point_group: str | None = "marquee"
-) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
-    """Load every plugin of the entry-point group (plus `extra_plugins`, for tests)."""
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    infos: dict[str, PluginInfo] = {}
-    loaded = list(_entry_point_plugins(entry_point_group)) if entry_point_group else []
-    for entry_point, info in loaded:
-        try:
-            plugin = entry_point.load()
-        except Exception as exc:
-            raise ConfigError(
-                f"plugin {info.name!r} ({info.distribution or 'unknown distribution'}) "
-                f"failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
-        _register(manager, plugin, info)
-        infos[info.name] = info
-    for name, plugin in (extra_plugins or {}).items():
-        info = PluginInfo(name=name)
-        _register(manager, plugin, info)
-        infos[name] = info
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = manager.get_name(exc.plugin) or repr(exc.plugin)
-        raise ConfigError(f"plugin {name!r} implements an unknown hook: {exc}") from exc
-    return manager, infos
-
-
-def _register(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -> None:
-    try:
-        manager.register(plugin, name=info.name)
-    except (ValueError, pluggy.PluginValidationError) as exc:
-        raise ConfigError(f"plugin {info.name!r} cannot be registered: {exc}") from exc
-
-
-def collect_providers(
-    manager: pluggy.PluginManager, infos: Mapping[str, PluginInfo]
-) -> list[tuple[Provider, PluginInfo]]:
-    found: list[tuple[Provider, PluginInfo]] = []
-    owner: dict[str, str] = {}
-    for impl in manager.hook.register_providers.get_hookimpls():
-        info = infos.get(impl.plugin_name, PluginInfo(name=impl.plugin_name))
-        try:
-            providers = list(impl.function() or ())
-        except ConfigError as exc:
-            raise ConfigError(f"plugin {info.name!r}: {exc}") from exc
-        except ValidationError as exc:
-            raise ConfigError(f"plugin {info.name!r}: {format_validation_error('', exc)}") from exc
-        except Exception as exc:
-            raise ConfigError(
-                f"plugin {info.name!r} failed in register_providers: {type(exc).__name__}: {exc}"
-            ) from exc
-        for provider in providers:
-            if not isinstance(provider, Provider):
-                raise ConfigError(f"plugin {info.name!r} returned {provider!r}, not a Provider")
-            try:
-                check_provider_name(provider.name)
-            except ValueError as exc:
-                raise ConfigError(f"plugin {info.name!r}: {exc}") from None
-            if provider.name in owner:
-                raise ConfigError(
-                    f"provider {provider.name!r} is registered twice: by plugin "
-                    f"{owner[provider.name]!r} and by plugin {info.name!r}"
-                )
-            owner[provider.name] = info.name
-            found.append((provider, info))
-    return found
-
-
 def _settings_problem(prefix: str, exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return format_validation_error(prefix, exc)
+    if isinstance(exc, SettingFileError):
+        return str(exc)
     named = re.search(r'field "(\w+)"', str(exc))  # how pydantic-settings names the culprit
     variable = prefix + named.group(1).upper() if named else prefix + "*"
     return f"{variable}: {type(exc).__name__}: {exc}"
@@ -218,14 +156,20 @@ def load_registry(
     """
     manager, infos = create_plugin_manager(extra_plugins, entry_point_group=entry_point_group)
     providers = collect_providers(manager, infos)
+    registry = Registry()
+    hints = collect_hints(manager, infos)
+    for name, info in sorted(infos.items()):
+        own = tuple(sorted(p.name for p, owner in providers if owner.name == name))
+        registry.plugins[name] = PluginStatus(info, own, hints.get(name))
     names = {provider.name for provider, _ in providers}
     unknown = [name for name in settings.MARQUEE_PROVIDERS if name not in names]
     if unknown:
+        notes = [note for note in map(registry.plugin_note, unknown) if note]
         raise ConfigError(
             f"MARQUEE_PROVIDERS names unknown provider(s) {', '.join(unknown)}; "
             f"registered: {', '.join(sorted(names)) or 'none'}"
+            + "".join(f"; {note}" for note in notes)
         )
-    registry = Registry()
     for provider, info in sorted(providers, key=lambda pair: pair[0].name):
         enabled = provider.name in settings.MARQUEE_PROVIDERS
         registry.entries[provider.name] = _configure(provider, info, enabled=enabled)

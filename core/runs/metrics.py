@@ -14,11 +14,12 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from core.plugins.registry import Registry
 from core.runs.history import all_time_tallies
 from core.runs.status import event_counts, running_runs
-from core.store.models import FetchRun, Outcome, utcnow
+from core.store.models import FetchRun, Outcome, UTCDateTime, utcnow
 
 # provider, outcome, reason ("" for none), runs, finished runs, their seconds, events upserted
 Tally = tuple[str, str, str, int, int, float, int]
@@ -63,6 +64,7 @@ class StoreCollector(Collector):
                 runs = _tallies(session, connection.dialect.name)
                 live = running_runs(session=session)
                 events = event_counts(session=session)
+                successes = _last_successes(session)
         except SQLAlchemyError as exc:
             log.warning("metrics could not read the database: %s", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -73,6 +75,7 @@ class StoreCollector(Collector):
         yield from _run_metrics(runs)
         yield from _live_metrics(live, now=utcnow())
         yield from _event_metrics(events)
+        yield _last_success_metric(successes)
 
 
 def _tallies(session: Session, dialect: str) -> list[Tally]:
@@ -175,3 +178,45 @@ def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:
         stored.add_metric([provider], total)
         searchable.add_metric([provider], on_sale)
     yield from (stored, searchable)
+
+
+# ---- for alerting: when each provider last succeeded, and how often it should run -------------
+
+
+def _last_successes(session: Session) -> dict[str, datetime]:
+    """Per provider, when its latest successful run finished (pruning always keeps that run)."""
+    finished = sa.func.max(sa.func.coalesce(col(FetchRun.finished_at), col(FetchRun.started_at)))
+    query = (
+        sa.select(col(FetchRun.provider), sa.type_coerce(finished, UTCDateTime))
+        .where(col(FetchRun.outcome) == Outcome.SUCCESS)
+        .group_by(col(FetchRun.provider))
+    )
+    return {provider: at for provider, at in session.execute(query)}
+
+
+def _last_success_metric(successes: dict[str, datetime]) -> Metric:
+    last = GaugeMetricFamily(
+        "marquee_fetch_last_success_timestamp_seconds",
+        "Unix time the provider's latest successful fetch run finished",
+        labels=["provider"],
+    )
+    for provider, at in sorted(successes.items()):
+        last.add_metric([provider], at.timestamp())
+    return last
+
+
+class ScheduleCollector(Collector):
+    """Each enabled provider's fetch interval, so an alert can say "no success in N intervals"."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        interval = GaugeMetricFamily(
+            "marquee_fetch_interval_seconds",
+            "Seconds between scheduled fetch runs of each enabled provider",
+            labels=["provider"],
+        )
+        for entry in self._registry.enabled():
+            interval.add_metric([entry.name], entry.settings.interval_seconds)
+        yield interval

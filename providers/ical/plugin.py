@@ -31,7 +31,7 @@ from typing import IO
 
 from marquee import ParseResult, Provider, ProviderSettings, hookimpl
 from providers.ical.parser import Window, parse_calendar
-from providers.ical.settings import IcalSettings, feed_names
+from providers.ical.settings import FEEDS_VARIABLE, IcalSettings, feed_names
 
 
 def _utcnow() -> datetime:
@@ -66,3 +66,15 @@ class IcalProvider(Provider):
 @hookimpl
 def register_providers() -> list[Provider]:
     return [IcalProvider(name) for name in feed_names()]
+
+
+@hookimpl
+def setup_hint() -> str:
+    names = feed_names()
+    if not names:
+        return (
+            f"no feeds configured ({FEEDS_VARIABLE} is empty): name each iCalendar feed there, "
+            f"e.g. {FEEDS_VARIABLE}=theatre with MARQUEE_THEATRE_URL=https://…/theatre.ics, "
+            "and enable those names in MARQUEE_PROVIDERS"
+        )
+    return f"one provider per feed named in {FEEDS_VARIABLE} (enable them in MARQUEE_PROVIDERS)"

@@ -4,17 +4,17 @@ feed's own settings, read from `MARQUEE_<FEED>_*` like any provider's."""
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from marquee import ConfigError, ProviderSettings, check_provider_name, comma_list
+from marquee import ConfigError, EnvSettings, ProviderSettings, check_provider_name, comma_list
 
 FEEDS_VARIABLE = "MARQUEE_ICAL_FEEDS"
 
 
-class IcalPluginSettings(BaseSettings):
+class IcalPluginSettings(EnvSettings):
     """The plugin's one setting: the names of the iCalendar feeds, each becoming a provider."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+    model_config = SettingsConfigDict(case_sensitive=True)
 
     MARQUEE_ICAL_FEEDS: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -33,6 +33,8 @@ def feed_names() -> list[str]:
         names = IcalPluginSettings().MARQUEE_ICAL_FEEDS
     except ValidationError as exc:
         raise ConfigError(f"{FEEDS_VARIABLE}: {exc.errors()[0]['msg']}") from exc
+    except ValueError as exc:  # a MARQUEE_ICAL_FEEDS_FILE that cannot be read, already named
+        raise ConfigError(str(exc)) from exc
     for name in names:
         try:
             check_provider_name(name)

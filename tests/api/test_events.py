@@ -97,7 +97,7 @@ def test_wrong_method_answers_405_envelope(client: TestClient) -> None:
 def test_event_of_a_disabled_provider_is_served_neither_by_id_nor_by_search(
     sample: None, settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MARQUEE_PROVIDERS", "")
+    monkeypatch.setenv("MARQUEE_PROVIDERS", ",")  # none: an empty value means the default
     app = create_app(Settings(), engine=engine, registry=load_registry(Settings()))
 
     with TestClient(app, raise_server_exceptions=False) as client:

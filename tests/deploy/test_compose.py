@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from core.cli import build_parser
@@ -66,7 +67,8 @@ def test_compose_runs_each_role_with_a_real_cli_command(
 
 
 def test_compose_defines_the_services_of_a_deployment() -> None:
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "api", "worker", "beat"}
+    core = {name for name, service in SERVICES.items() if not service.get("profiles")}
+    assert core == {"postgres", "redis", "migrate", "api", "worker", "beat"}
     assert SERVICES["postgres"]["image"].startswith("postgres:15")
     assert "pg_isready" in SERVICES["postgres"]["healthcheck"]["test"]
     assert "ping" in SERVICES["redis"]["healthcheck"]["test"]
@@ -189,3 +191,113 @@ def test_dockerfile_copies_every_package_the_distribution_ships() -> None:
         if instruction == "COPY"
     }
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+
+
+# ---- secrets ----------------------------------------------------------------------------------
+
+SECRET = "/run/secrets/postgres_password"
+
+
+def test_compose_gives_the_database_password_as_a_docker_secret_never_in_a_url() -> None:
+    assert "POSTGRES_PASSWORD" not in SERVICES["postgres"]["environment"]
+    assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == SECRET
+    assert COMPOSE["secrets"]["postgres_password"]["file"] == "./secrets/postgres_password"
+    for name in ("postgres", *MARQUEE_SERVICES):
+        assert "postgres_password" in SERVICES[name]["secrets"], name
+    for name in MARQUEE_SERVICES:
+        environment = SERVICES[name]["environment"]
+        assert environment["DATABASE_PASSWORD_FILE"] == SECRET, name
+        database_url = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", environment["DATABASE_URL"])
+        assert sa.make_url(database_url).password is None, name
+    # What the secret holds reaches the driver intact, whatever it contains.
+    settings = Settings(DATABASE_URL=database_url, DATABASE_PASSWORD="a@b/c:d%e")
+    assert sa.make_url(settings.DATABASE_URL).password == "a@b/c:d%e"
+
+
+def test_the_secret_stays_out_of_git_and_out_of_the_image() -> None:
+    assert "secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()
+
+
+# ---- the monitoring profile -------------------------------------------------------------------
+
+
+def test_monitoring_profile_runs_prometheus_and_grafana_only_when_asked() -> None:
+    monitoring = {name for name, s in SERVICES.items() if "monitoring" in s.get("profiles", [])}
+    assert monitoring == {"prometheus", "grafana"}
+
+
+def test_prometheus_scrapes_the_api_service_and_loads_the_alert_rules() -> None:
+    prometheus = SERVICES["prometheus"]
+    assert "./ops/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    port = parse_marquee(command_of("api")).port
+    assert job["static_configs"][0]["targets"] == [f"api:{port}"]
+    assert job["metrics_path"] == "/metrics"
+    assert config["rule_files"] == ["alerts.yml"]
+    assert (ROOT / "ops" / "prometheus" / "alerts.yml").is_file()
+
+
+def test_grafana_is_provisioned_with_the_data_source_and_the_dashboard() -> None:
+    volumes = SERVICES["grafana"]["volumes"]
+    assert "./ops/grafana/provisioning:/etc/grafana/provisioning:ro" in volumes
+    assert "./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
+    source = yaml.safe_load(
+        (ROOT / "ops/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert source["url"] == "http://prometheus:9090"
+    assert (ROOT / "ops/grafana/dashboards/marquee.json").is_file()
+
+
+def test_monitoring_ports_are_published_on_loopback_only() -> None:
+    for name in ("prometheus", "grafana"):
+        assert all(str(port).startswith("127.0.0.1:") for port in SERVICES[name]["ports"]), name
+
+
+# ---- the image --------------------------------------------------------------------------------
+
+
+def test_dockerfile_declares_no_volume() -> None:
+    instructions = [instruction for stage in dockerfile_stages() for instruction, _ in stage]
+    assert "VOLUME" not in instructions, "every role would get an anonymous volume"
+
+
+def test_dependency_layer_is_built_from_the_lock_alone() -> None:
+    build = dockerfile_stages()[0]
+    first_install = next(
+        index for index, (instruction, arguments) in enumerate(build) if "--no-root" in arguments
+    )
+    copied = [
+        arguments for instruction, arguments in build[:first_install] if instruction == "COPY"
+    ]
+    assert copied == ["pyproject.toml poetry.lock ./"], "a docs edit would reinstall everything"
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_readme_builds_the_image_before_running_it() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "docker build -t marquee ." in text
+    assert text.index("docker build -t marquee .") < text.index("docker run")
+    assert "-v marquee-data:/data" in text
+
+
+def test_deploying_section_walks_through_a_compose_deployment() -> None:
+    deploying = readme_section("Deploying")
+    for step in (
+        "2.24",
+        "secrets/postgres_password",
+        "cp .env.example .env",
+        "docker compose up -d --build",
+        "--scale worker=",
+        "--profile monitoring",
+        "docker compose run --rm migrate",
+        "/ready",
+    ):
+        assert step in deploying, step

@@ -160,7 +160,7 @@ def test_providers_lists_fever_enabled_with_its_settings() -> None:
     result = marquee("providers", "--json", MARQUEE_FEVER_TIMEZONE="Europe/Madrid")
 
     assert result.returncode == 0, result.stderr
-    listing = {item["name"]: item for item in json.loads(result.stdout)}
+    listing = {item["name"]: item for item in json.loads(result.stdout)["providers"]}
     fever = listing["fever"]
     assert fever["enabled"] is True
     assert fever["distribution"] == "marquee-events"
@@ -191,7 +191,7 @@ def test_providers_masks_secret_settings_of_a_plugin(tmp_path: Path) -> None:
 
     assert text.returncode == listing.returncode == 0, text.stderr + listing.stderr
     assert "hunter2" not in text.stdout + listing.stdout
-    vault = {item["name"]: item for item in json.loads(listing.stdout)}["vault"]
+    vault = {item["name"]: item for item in json.loads(listing.stdout)["providers"]}["vault"]
     assert vault["enabled"] is True and vault["distribution"] == "vaultplug"
     assert vault["settings"]["api_key"] == vault["settings"]["password"] == "********"
     assert vault["settings"]["timezone"] == "Europe/Madrid"

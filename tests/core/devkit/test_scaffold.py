@@ -108,7 +108,7 @@ def test_installed_generated_package_is_discovered_enabled_and_fetched(
 
     listing = run(BIN / "marquee", "providers", "--json", **env)
     assert listing.returncode == 0, listing.stderr
-    entry = {item["name"]: item for item in json.loads(listing.stdout)}[NAME]
+    entry = {item["name"]: item for item in json.loads(listing.stdout)["providers"]}[NAME]
     assert (entry["enabled"], entry["distribution"], entry["version"]) == (
         True,
         "marquee-acme-tickets",

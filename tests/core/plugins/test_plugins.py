@@ -76,6 +76,48 @@ def test_hook_register_providers() -> None:
     assert [entry.name for entry in registry.enabled()] == ["alpha"]
 
 
+class NeedsSetup:
+    """A plugin whose providers come from a setting not given yet, and that says so."""
+
+    @hookimpl
+    def register_providers(self) -> list[Provider]:
+        return []
+
+    @hookimpl
+    def setup_hint(self) -> str:
+        return "no calendars configured (MARQUEE_CALENDARS is empty)"
+
+
+def test_hook_setup_hint() -> None:
+    registry = load_registry(
+        Settings(MARQUEE_PROVIDERS=[]),
+        extra_plugins={"calendars": NeedsSetup(), "two-feeds": Contributes("alpha")},
+        entry_point_group=None,
+    )
+    assert registry.plugins["calendars"].describe() == (
+        "registers no provider yet: no calendars configured (MARQUEE_CALENDARS is empty)"
+    )
+    assert registry.plugins["two-feeds"].describe() == "registers alpha"
+
+    with pytest.raises(ConfigError) as raised:
+        load_registry(
+            Settings(MARQUEE_PROVIDERS=["calendars"]),
+            extra_plugins={"calendars": NeedsSetup()},
+            entry_point_group=None,
+        )
+    assert "'calendars' is a plugin, not a provider" in str(raised.value)
+    assert "MARQUEE_CALENDARS is empty" in str(raised.value)
+
+
+def test_a_plugin_without_setup_hint_is_listed_with_what_it_registers() -> None:
+    registry = load_registry(
+        Settings(MARQUEE_PROVIDERS=[]),
+        extra_plugins={"quiet": Contributes()},
+        entry_point_group=None,
+    )
+    assert registry.plugins["quiet"].describe() == "registers no provider yet"
+
+
 # ---- discovery ----------------------------------------------------------------------------------
 
 
@@ -300,7 +342,7 @@ def test_providers_command_shows_distribution_and_version_enabled_or_not(
     env = {"MARQUEE_PROVIDERS": "example_json"}
     result = run_marquee("providers", "--json", env=env, pythonpath=example_plugin_site)
     assert result.returncode == 0, result.stderr
-    listing = {item["name"]: item for item in json.loads(result.stdout)}
+    listing = {item["name"]: item for item in json.loads(result.stdout)["providers"]}
     assert listing["example_json"]["enabled"] is True
     assert listing["example_json"]["distribution"] == "marquee-example-json"
     assert listing["example_json"]["version"] == "0.1.0"

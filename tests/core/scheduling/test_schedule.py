@@ -39,7 +39,8 @@ def schedule_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[s
             {"fetch-fever": 60, "fetch-toy": 30},
         ),
         ({"MARQUEE_PROVIDERS": "toy"}, {"fetch-toy": 300}),
-        ({"MARQUEE_PROVIDERS": ""}, {}),
+        ({"MARQUEE_PROVIDERS": ","}, {}),
+        ({"MARQUEE_PROVIDERS": ""}, {"fetch-fever": 60}),  # empty means the default
     ],
 )
 def test_beat_schedule_has_one_entry_per_enabled_provider_at_its_interval(

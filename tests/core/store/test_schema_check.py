@@ -70,7 +70,7 @@ def test_run_with_migrate_brings_an_empty_database_up_and_serves(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    monkeypatch.setenv("MARQUEE_PROVIDERS", "")
+    monkeypatch.setenv("MARQUEE_PROVIDERS", ",")  # none: an empty value means the default
     process = subprocess.Popen(
         [MARQUEE, "run", "--migrate", "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from core.settings import Settings
+from core.settings import LogSettings
 
 # A URL in free text: it ends at whitespace, a quote or an angle bracket (as in JSON or HTML).
 _URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<rest>[^\s\"'<>]+)", re.I)
@@ -49,6 +49,12 @@ class TextFormatter(logging.Formatter):
         return redact(f"{line} {extras}" if extras else line)
 
 
+def json_line(level: str, logger: str, message: str, **fields: Any) -> str:
+    """One JSON log line, shaped as JsonFormatter shapes a record, for output outside logging."""
+    record = logging.makeLogRecord({"levelname": level, "name": logger, "msg": message, **fields})
+    return JsonFormatter().format(record)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -63,7 +69,7 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str))
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: LogSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.MARQUEE_LOG_FORMAT == "json":
         handler.setFormatter(JsonFormatter())
