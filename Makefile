@@ -48,8 +48,13 @@ test: install services
 lint: install
 	$(VENV)/bin/pre-commit run --all-files
 
+# bench/_*.py are helpers, not benchmarks.
 bench: install services
-	@for script in bench/*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do \
+		echo "== $$script"; began=$$SECONDS; \
+		$(VENV)/bin/python $$script || exit 1; \
+		echo "== $$script took $$((SECONDS - began)) s"; \
+	done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
