@@ -1,24 +1,33 @@
 """The Fever partner feed: `eventList/output/base_event/event` or, in the newer vocabulary,
-`planList/output/base_plan/plan`, with the same attributes renamed. Parsed as a stream, one base at
-a time, so memory does not grow with the feed."""
+`planList/output/base_plan/plan`, with the same attributes renamed.
 
+Read as a stream of expat events in the caller's thread: each `<event>` is yielded as it closes,
+with its base's attributes kept from the base's start tag and its zones folded into a min and max
+price as they pass, so memory holds one tag at a time, whatever the size of a base or the feed.
+"""
+
+import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import IO
 from urllib.parse import quote
-from xml.parsers.expat import ExpatError
+from xml.parsers import expat
 
-import xmltodict
-
-from marquee import FeedError, InvalidItem, ParsedEvent, ParseResult, iterate_pushed
+from marquee import FeedError, InvalidItem, ParsedEvent, ParseResult
 
 READ_SIZE = 64 * 1024
-# The prolog (declaration, comments, processing instructions, DOCTYPE) before the root element.
-_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>|\s+)*", re.S)
-_ROOT = re.compile(rb"<([^\s/>]+)")
-BASE_DEPTH = 3  # <root>/<output>/<base_…>
+# A Fever feed is five elements deep; expat keeps every open element, so nesting is capped.
+MAX_DEPTH = 32
+# Expat holds a tag (or comment, or declaration) whole until it ends: none may be larger.
+MAX_TOKEN_BYTES = 1 << 20
+_PRICE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_PRICE_CACHE_SIZE = 4096
+EVENTS_PER_BASE = 100_000
+ZONES_PER_EVENT = 10_000
+SELL_MODES = {"online": True, "offline": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +38,19 @@ class Vocabulary:
 
     @property
     def base_id(self) -> str:
-        return f"@{self.base}_id"
+        return f"{self.base}_id"
 
     @property
     def item_id(self) -> str:
-        return f"@{self.item}_id"
+        return f"{self.item}_id"
 
     @property
     def item_start(self) -> str:
-        return f"@{self.item}_start_date"
+        return f"{self.item}_start_date"
 
     @property
     def item_end(self) -> str:
-        return f"@{self.item}_end_date"
+        return f"{self.item}_end_date"
 
 
 VOCABULARIES = {
@@ -50,125 +59,240 @@ VOCABULARIES = {
 }
 
 
-def _attribute(node: dict[str, Any], name: str) -> str:
-    value = node.get(name)
-    if value is None or not str(value).strip():
-        raise ValueError(f"missing attribute {name.lstrip('@')}")
-    return str(value).strip()
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How large one base and one event may be; what is over is skipped with a reason."""
+
+    events_per_base: int = EVENTS_PER_BASE
+    zones_per_event: int = ZONES_PER_EVENT
 
 
-def _timestamp(node: dict[str, Any], name: str) -> datetime:
-    raw = _attribute(node, name)
+def _attribute(attrs: dict[str, str], name: str) -> str:
+    value = attrs.get(name, "").strip()
+    if not value:
+        raise ValueError(f"missing attribute {name}")
+    return value
+
+
+def _timestamp(attrs: dict[str, str], name: str) -> datetime:
+    raw = attrs.get(name)
+    if raw is None or not raw.strip():
+        raise ValueError(f"missing attribute {name}")
     try:
-        return datetime.fromisoformat(raw)
+        if _DATE_TIME.fullmatch(raw):
+            return datetime.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"invalid {name.lstrip('@')} {raw!r}") from None
+        pass
+    raise ValueError(f"invalid {name} {raw!r}: not YYYY-MM-DDTHH:MM:SS")
 
 
-def _price(zone: Any) -> float:
-    if not isinstance(zone, dict):
-        raise ValueError("zone without attributes")
-    raw = _attribute(zone, "@price")
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"non-numeric zone price {raw!r}") from None
+def read_price(raw: str | None) -> float:
+    """An ASCII decimal, optionally signed and with a fraction; -0 is 0; negative is refused."""
+    if raw is None:
+        raise ValueError("zone without a price (missing attribute price)")
+    if not _PRICE.fullmatch(raw):
+        raise ValueError(f"zone price {raw!r} is not a decimal number")
+    price = float(raw) + 0.0  # -0.0 + 0.0 is 0.0
+    if not math.isfinite(price):
+        raise ValueError(f"zone price {raw[:40]!r} is out of range")
+    if price < 0:
+        raise ValueError(f"negative zone price {raw!r}")
+    return price
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+def _quoted(value: str) -> str:
+    """A key part percent-encoded, so that ids holding "/" cannot collide; "?" when missing."""
+    return quote(value, safe="") if value else "?"
 
 
-def _key(base_id: str, item: Any, words: Vocabulary) -> str:
-    """`<base id>/<item id>`, each part percent-encoded so that ids holding "/" cannot collide."""
-    raw = item.get(words.item_id) if isinstance(item, dict) else None
-    item_id = str(raw).strip() if raw is not None else ""
-    return f"{quote(base_id, safe='')}/{quote(item_id, safe='') if item_id else '?'}"
+class _Reader:
+    """Expat's handlers: they collect the results of the bytes fed so far into `results`."""
 
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.results: list[ParseResult] = []
+        self.depth = 0
+        self.words: Vocabulary | None = None
+        self.in_output = False
+        self.in_base = False
+        self.base_key = "?"
+        self.title = ""
+        self.on_sale = False
+        self.base_problem: str | None = None
+        self.base_items = 0
+        self.item: dict[str, str] | None = None
+        self.item_problem: str | None = None
+        self.zones = 0
+        self.low = self.high = 0.0
+        self.prices: dict[str, float | str] = {}
 
-def parse_base(words: Vocabulary, base: Any) -> Iterator[ParseResult]:
-    """One ParsedEvent per item of a base, or an InvalidItem for each item that cannot be read."""
-    if not isinstance(base, dict):
-        yield InvalidItem(None, f"empty <{words.base}>")
-        return
-    try:
-        base_id = _attribute(base, words.base_id)
-        title = _attribute(base, "@title")
-        on_sale = _attribute(base, "@sell_mode") == "online"
-    except ValueError as exc:
-        yield InvalidItem(base.get(words.base_id), str(exc))
-        return
-    for item in _as_list(base.get(words.item)):
-        key = _key(base_id, item, words)
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        depth = self.depth = self.depth + 1
+        if depth == 5:
+            if name == "zone" and self.item is not None:
+                self._zone(attrs)
+        elif depth > 5:
+            if depth > MAX_DEPTH:
+                raise FeedError(f"feed nests elements deeper than {MAX_DEPTH} levels")
+        elif depth == 4:
+            if self.in_base and name == self.words.item:  # type: ignore[union-attr]
+                self._open_item(attrs)
+        elif depth == 3:
+            if self.in_output and name == self.words.base:  # type: ignore[union-attr]
+                self._open_base(attrs)
+        elif depth == 2:
+            self.in_output = name == "output"
+        else:
+            self.words = VOCABULARIES.get(name)
+            if self.words is None:
+                raise FeedError(f"not a Fever feed: root element <{name}>")
+
+    def end(self, name: str) -> None:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == 4:
+            if self.item is not None:
+                self._close_item()
+        elif depth == 3:
+            self.in_base = False
+        elif depth == 2:
+            self.in_output = False
+
+    def _open_base(self, attrs: dict[str, str]) -> None:
+        words = self.words
+        assert words is not None
+        self.in_base = True
+        self.base_items = 0
+        self.base_key = _quoted(attrs.get(words.base_id, "").strip())
+        self.base_problem = None
         try:
-            if not isinstance(item, dict):
-                raise ValueError(f"<{words.item}> without attributes")
-            _attribute(item, words.item_id)
-            prices = [_price(zone) for zone in _as_list(item.get("zone"))]
-            yield ParsedEvent(
-                key=key,
-                title=title,
-                start=_timestamp(item, words.item_start),
-                end=_timestamp(item, words.item_end),
-                on_sale=on_sale,
-                min_price=min(prices) if prices else None,
-                max_price=max(prices) if prices else None,
-            )
+            _attribute(attrs, words.base_id)
+            self.title = _attribute(attrs, "title")
+            mode = attrs.get("sell_mode")
+            if mode is None:
+                raise ValueError("missing attribute sell_mode")
+            if mode not in SELL_MODES:
+                raise ValueError(f"unknown sell_mode {mode!r} (only online and offline are known)")
+            self.on_sale = SELL_MODES[mode]
         except ValueError as exc:
-            yield InvalidItem(key, str(exc))
+            self.base_problem = str(exc)
 
+    def _open_item(self, attrs: dict[str, str]) -> None:
+        self.item = attrs
+        self.item_problem = None
+        self.zones = 0
+        self.base_items += 1
+        if self.base_items > self.limits.events_per_base:
+            self.item_problem = (
+                f"base holds more than {self.limits.events_per_base} "
+                f"{self.words.item}s (MAX_EVENTS_PER_BASE)"  # type: ignore[union-attr]
+            )
 
-def _chunks(source: IO[bytes], first: list[bytes]) -> Iterator[bytes]:
-    while chunk := source.read(READ_SIZE):
-        if not first:
-            first.append(chunk)
-        yield chunk
+    def _zone(self, attrs: dict[str, str]) -> None:
+        self.zones += 1
+        if self.item_problem is not None:
+            return
+        if self.zones > self.limits.zones_per_event:
+            self.item_problem = (
+                f"{self.words.item} has more than "  # type: ignore[union-attr]
+                f"{self.limits.zones_per_event} zones (MAX_ZONES_PER_EVENT)"
+            )
+            return
+        raw = attrs.get("price")
+        price = self.prices.get(raw) if raw is not None else None
+        if price is None:
+            price = self._read_price(raw)
+        if type(price) is str:
+            self.item_problem = price
+        elif self.zones == 1:
+            self.low = self.high = price  # type: ignore[assignment]
+        elif price < self.low:  # type: ignore[operator]
+            self.low = price  # type: ignore[assignment]
+        elif price > self.high:  # type: ignore[operator]
+            self.high = price  # type: ignore[assignment]
 
+    def _read_price(self, raw: str | None) -> float | str:
+        """The price, or the reason it is none; remembered, as feeds repeat their prices."""
+        try:
+            price: float | str = read_price(raw)
+        except ValueError as exc:
+            price = str(exc)
+        if raw is not None:
+            if len(self.prices) >= _PRICE_CACHE_SIZE:
+                self.prices.clear()
+            self.prices[raw] = price
+        return price
 
-def _check_root(first: list[bytes]) -> None:
-    """A well-formed document with no base in it must still be a Fever feed (an empty one)."""
-    head = first[0] if first else b""
-    match = _ROOT.match(head, _PROLOG.match(head).end())  # type: ignore[union-attr]
-    root = match.group(1).decode(errors="replace") if match else None
-    if root not in VOCABULARIES:
-        raise FeedError(f"not a Fever feed: root element <{root}>")
-
-
-def _push_bases(source: IO[bytes], emit: Callable[[ParseResult], None]) -> None:
-    seen_base = False
-
-    def on_base(path: list[tuple[str, Any]], base: Any) -> bool:
-        nonlocal seen_base
-        words = VOCABULARIES.get(path[0][0])
-        if words is None:
-            raise FeedError(f"not a Fever feed: root element <{path[0][0]}>")
-        if path[-1][0] == words.base:
-            seen_base = True
-            for result in parse_base(words, base):
-                emit(result)
-        return True
-
-    first: list[bytes] = []
-    try:
-        xmltodict.parse(
-            _chunks(source, first),
-            item_depth=BASE_DEPTH,
-            item_callback=on_base,
-            force_list=("event", "plan", "zone"),
-            disable_entities=True,
+    def _close_item(self) -> None:
+        words, attrs = self.words, self.item
+        assert words is not None and attrs is not None
+        self.item = None
+        key = f"{self.base_key}/{_quoted(attrs.get(words.item_id, '').strip())}"
+        problem = self.base_problem or self.item_problem
+        if problem is not None:
+            self.results.append(InvalidItem(key, problem))
+            return
+        try:
+            _attribute(attrs, words.item_id)
+            start = _timestamp(attrs, words.item_start)
+            end = _timestamp(attrs, words.item_end)
+        except ValueError as exc:
+            self.results.append(InvalidItem(key, str(exc)))
+            return
+        priced = self.zones > 0
+        self.results.append(
+            ParsedEvent(
+                key=key,
+                title=self.title,
+                start=start,
+                end=end,
+                on_sale=self.on_sale,
+                min_price=self.low if priced else None,
+                max_price=self.high if priced else None,
+            )
         )
-    except ExpatError as exc:
+
+
+def _refuse_dtd(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
+    if internal:
+        raise FeedError(
+            "feed declares XML entities or other DTD declarations inside the document, "
+            "which are refused"
+        )
+
+
+def _refuse_entity(*_args: object) -> None:
+    raise FeedError("feed declares XML entities, which are refused")
+
+
+def _parser(reader: _Reader) -> "expat.XMLParserType":
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = reader.start
+    parser.EndElementHandler = reader.end
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_entity
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    return parser
+
+
+def parse_feed(source: IO[bytes], *, limits: Limits | None = None) -> Iterator[ParseResult]:
+    """Yield a result per <event>/<plan> of a Fever feed read from `source`, as it is read."""
+    reader = _Reader(limits or Limits())
+    parser = _parser(reader)
+    fed = 0
+    try:
+        while chunk := source.read(READ_SIZE):
+            fed += len(chunk)
+            parser.Parse(chunk, False)
+            # Outside a handler, the index is where expat's unfinished token begins.
+            if fed - parser.CurrentByteIndex > MAX_TOKEN_BYTES:
+                raise FeedError(
+                    f"feed has a tag, comment or declaration over {MAX_TOKEN_BYTES} bytes long"
+                )
+            if reader.results:
+                done, reader.results = reader.results, []
+                yield from done
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
         raise FeedError(f"feed is not well-formed XML: {exc}") from exc
-    except ValueError as exc:
-        if "entities" in str(exc):
-            raise FeedError("feed declares XML entities, which are refused") from exc
-        raise
-    if not seen_base:
-        _check_root(first)
-
-
-def parse_feed(source: IO[bytes]) -> Iterator[ParseResult]:
-    """Yield a result per <event>/<plan> of a Fever feed read from `source`."""
-    return iterate_pushed(lambda emit: _push_bases(source, emit))
+    yield from reader.results
