@@ -19,12 +19,13 @@ from core.plugins.contract import InvalidItem, ParsedEvent, ParseResult
 from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
-from core.store.upsert import UpsertCounts, upsert_events
+from core.store.upsert import SeenIds, UpsertCounts, upsert_events
 
 log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
 MAX_REPORTED_SKIPS = 20
+DUPLICATE = "duplicate of an earlier event with the same ids in this feed; the first is kept"
 USER_AGENT = "Marquee/0.1 (+event aggregator)"
 
 
@@ -38,6 +39,8 @@ class FetchReport:
     bytes: int = 0
     seconds: float = 0.0
     skip_reasons: list[str] = field(default_factory=list)
+    # Later copies of an event already in this feed; counted in `skipped` too (not stored).
+    duplicates: int = 0
 
     @property
     def seen(self) -> int:
@@ -72,6 +75,26 @@ def _batches(
         yield batch
 
 
+def _first_copies(
+    batch: list[dict[str, Any]], seen: SeenIds, report: FetchReport
+) -> list[dict[str, Any]]:
+    """The rows of `batch` whose event this fetch has not met before; the others are reported."""
+    firsts: dict[Any, dict[str, Any]] = {}
+    repeated: list[dict[str, Any]] = []
+    for row in batch:
+        if row["id"] in firsts:
+            repeated.append(row)
+        else:
+            firsts[row["id"]] = row
+    new = seen.first_sightings(list(firsts))
+    if len(new) < len(firsts):
+        repeated.extend(row for id_, row in firsts.items() if id_ not in new)
+    for row in repeated:
+        report.duplicates += 1
+        _skip(report, row["external_id"], DUPLICATE)
+    return [row for id_, row in firsts.items() if id_ in new]
+
+
 def _skip(report: FetchReport, key: object, reason: str) -> None:
     report.skipped += 1
     if len(report.skip_reasons) < MAX_REPORTED_SKIPS:
@@ -99,8 +122,9 @@ def ingest(
     results = entry.provider.parse(entry.settings, source)
     try:
         with transaction(engine) as session:
+            seen = SeenIds(session)
             for batch in _batches(entry, results, batch_size, report):
-                counts.add(upsert_events(session, batch, now=now))
+                counts.add(upsert_events(session, _first_copies(batch, seen, report), now=now))
     except MarqueeError:
         raise
     except (ValueError, SyntaxError, UnicodeError, LookupError) as exc:

@@ -1,7 +1,7 @@
 """The common upsert: bulk statements, honest counts, no rewrite of unchanged rows, sticky on-sale."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -165,3 +165,107 @@ def test_upsert_keeps_on_sale_sighting_of_duplicate_keys_whatever_the_batch_size
         results.append((stored["on_sale"], stored["ever_on_sale"], stored["min_price"]))
 
     assert results == [(False, True, 7.0), (False, True, 7.0)]
+
+
+@pytest.fixture
+def parameters(engine: Engine) -> Iterator[list[Any]]:
+    """The parameters of each statement sent to the database, in order."""
+    seen: list[Any] = []
+
+    def record(_conn: Any, _cursor: Any, _statement: str, params: Any, *_args: Any) -> None:
+        seen.append(params)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("size", [1, 200, 5000])
+def test_upsert_on_postgresql_sends_one_statement_of_arrays_whatever_the_batch_size(
+    engine: Engine, statements: list[str], parameters: list[Any], size: int
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("arrays are PostgreSQL's; SQLite takes a multi-row VALUES statement")
+    upsert(engine, [row("1/1")])
+    statements.clear()
+    parameters.clear()
+
+    batch = [row("1/1", price=2.0), *(row(f"2/{n}") for n in range(size - 1))]
+
+    counts = upsert(engine, batch, now=T1)
+
+    assert counts == UpsertCounts(inserted=size - 1, updated=1, unchanged=0)
+    # No pre-select of existing ids, and a handful of array parameters instead of 16 per row.
+    assert len(statements) == 1 and "unnest" in statements[0].lower()
+    assert len(parameters[0]) <= 16
+
+
+def test_upsert_stores_a_batch_whose_prices_and_times_are_all_null(engine: Engine) -> None:
+    events = [
+        ParsedEvent(key=f"2/{n}", title="Free", start=date(2021, 5, n + 1), end=None, on_sale=True)
+        for n in range(3)
+    ]
+    rows = [normalise("fever", ZoneInfo("UTC"), event) for event in events]
+
+    assert upsert(engine, rows) == UpsertCounts(inserted=3, updated=0, unchanged=0)
+    assert upsert(engine, rows, now=T1) == UpsertCounts(inserted=0, updated=0, unchanged=3)
+    stored = stored_rows(engine)["2/0"]
+    assert (stored["min_price"], stored["start_time"], stored["end_time"]) == (None, None, None)
+
+
+def test_upsert_of_unchanged_rows_writes_no_row_version(engine: Engine) -> None:
+    rows = [row(f"1/{n}") for n in range(50)]
+    upsert(engine, rows, now=T0)
+    versions, updates = row_versions(engine), watch_updates(engine)
+
+    assert upsert(engine, rows, now=T1) == UpsertCounts(inserted=0, updated=0, unchanged=50)
+
+    assert row_versions(engine) == versions
+    assert updates() == 0
+    upsert(engine, [row("1/7", price=11.0), *rows[8:]], now=T1)
+    assert updates() == 1
+
+
+def row_versions(engine: Engine) -> list[str]:
+    """PostgreSQL's xmin of every row: it changes whenever a row is rewritten, even unchanged."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as connection:
+        return list(
+            connection.execute(sa.text("SELECT xmin::text FROM event ORDER BY id")).scalars()
+        )
+
+
+def watch_updates(engine: Engine) -> Any:
+    """How many event rows any connection has rewritten since: a trigger counts them."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS rewrites (n int)"))
+            connection.execute(sa.text("TRUNCATE rewrites"))
+            connection.execute(
+                sa.text(
+                    "CREATE OR REPLACE FUNCTION count_rewrite() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$ BEGIN INSERT INTO rewrites VALUES (1); RETURN NEW; END $$"
+                )
+            )
+            connection.execute(sa.text("DROP TRIGGER IF EXISTS counted ON event"))
+            connection.execute(
+                sa.text(
+                    "CREATE TRIGGER counted AFTER UPDATE ON event FOR EACH ROW "
+                    "EXECUTE FUNCTION count_rewrite()"
+                )
+            )
+        else:
+            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS rewrites (n int)"))
+            connection.execute(
+                sa.text(
+                    "CREATE TRIGGER IF NOT EXISTS counted AFTER UPDATE ON event "
+                    "BEGIN INSERT INTO rewrites VALUES (1); END"
+                )
+            )
+
+    def count() -> int:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM rewrites")).scalar_one()
+
+    return count
