@@ -62,7 +62,7 @@ def _price(value: object, name: str) -> float | None:
         raise ValueError(f"{name} must be a number, not {type(value).__name__}") from exc
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite, non-negative number")
-    return number
+    return number + 0.0  # -0.0 + 0.0 is 0.0: a price has no sign
 
 
 def _ends_before_start(start: datetime, end: datetime, zone: ZoneInfo) -> bool:
