@@ -19,7 +19,7 @@ from core.plugins.contract import InvalidItem, ParsedEvent, ParseResult
 from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
-from core.store.upsert import SeenIds, UpsertCounts, upsert_events
+from core.store.upsert import EventWriter
 
 log = logging.getLogger(__name__)
 
@@ -75,28 +75,12 @@ def _batches(
         yield batch
 
 
-def _first_copies(
-    batch: list[dict[str, Any]], seen: SeenIds, report: FetchReport
-) -> list[dict[str, Any]]:
-    """The rows of `batch` whose event this fetch has not met before; the others are reported."""
-    firsts: dict[Any, dict[str, Any]] = {}
-    repeated: list[dict[str, Any]] = []
-    for row in batch:
-        if row["id"] in firsts:
-            repeated.append(row)
-        else:
-            firsts[row["id"]] = row
-    new = seen.first_sightings(list(firsts))
-    if len(new) < len(firsts):
-        repeated.extend(row for id_, row in firsts.items() if id_ not in new)
-    for row in repeated:
-        report.duplicates += 1
-        _skip(report, row["external_id"], DUPLICATE)
-    return [row for id_, row in firsts.items() if id_ in new]
-
-
 def _skip(report: FetchReport, key: object, reason: str) -> None:
     report.skipped += 1
+    _reason(report, key, reason)
+
+
+def _reason(report: FetchReport, key: object, reason: str) -> None:
     if len(report.skip_reasons) < MAX_REPORTED_SKIPS:
         shown = key if isinstance(key, str) and key else "?"
         report.skip_reasons.append(f"{shown[:200]}: {reason}")
@@ -117,14 +101,14 @@ def ingest(
 ) -> FetchReport:
     """Parse `source` with the provider and upsert what it yields, all in one transaction."""
     report = FetchReport(provider=entry.name)
-    counts = UpsertCounts()
     now = utcnow()
     results = entry.provider.parse(entry.settings, source)
     try:
         with transaction(engine) as session:
-            seen = SeenIds(session)
+            writer = EventWriter(session, now=now)
             for batch in _batches(entry, results, batch_size, report):
-                counts.add(upsert_events(session, _first_copies(batch, seen, report), now=now))
+                writer.write(batch)
+            counts = writer.finish()
     except MarqueeError:
         raise
     except (ValueError, SyntaxError, UnicodeError, LookupError) as exc:
@@ -138,6 +122,10 @@ def ingest(
         counts.updated,
         counts.unchanged,
     )
+    report.duplicates = counts.duplicates
+    report.skipped += counts.duplicates
+    for key in counts.duplicate_keys:
+        _reason(report, key, DUPLICATE)
     return report
 
 

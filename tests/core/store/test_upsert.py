@@ -13,7 +13,7 @@ from core.ingest.normalise import normalise
 from core.plugins.contract import ParsedEvent
 from core.store.db import transaction
 from core.store.models import Event
-from core.store.upsert import UpsertCounts, upsert_events
+from core.store.upsert import EventWriter, UpsertCounts, upsert_events
 from tests.providers.fever.feeds import stored_rows
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -57,14 +57,17 @@ def test_upsert_inserts_new_events_and_counts_them(engine: Engine) -> None:
     assert sorted(stored_rows(engine)) == ["1/1", "1/2", "2/1"]
 
 
+def writes_to_event(statements: list[str]) -> list[str]:
+    return [s for s in statements if "INSERT INTO event " in s]
+
+
 def test_upsert_writes_a_whole_batch_in_one_insert_statement(
     engine: Engine, statements: list[str]
 ) -> None:
     upsert(engine, [row(f"1/{n}") for n in range(200)])
 
-    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
-    assert len(inserts) == 1
-    assert "ON CONFLICT" in inserts[0].upper()
+    [insert] = writes_to_event(statements)
+    assert "ON CONFLICT" in insert.upper()
     assert len(stored_rows(engine)) == 200
 
 
@@ -117,11 +120,11 @@ def test_upsert_remembers_an_event_was_ever_on_sale(
     assert (stored["on_sale"], stored["ever_on_sale"]) == (history[-1], ever)
 
 
-def test_upsert_takes_the_last_of_duplicate_keys_in_a_batch(engine: Engine) -> None:
-    counts = upsert(engine, [row("1/1", price=5.0), row("1/1", price=7.0)])
+def test_upsert_keeps_the_first_of_duplicate_keys_in_a_batch(engine: Engine) -> None:
+    counts = upsert(engine, [row("1/1", price=5.0), row("1/2"), row("1/1", price=7.0)])
 
-    assert counts == UpsertCounts(inserted=1, updated=0, unchanged=0)
-    assert stored_rows(engine)["1/1"]["min_price"] == 7.0
+    assert counts == UpsertCounts(inserted=2, duplicates=1, duplicate_keys=["1/1"])
+    assert stored_rows(engine)["1/1"]["min_price"] == 5.0
 
 
 def test_upsert_leaves_the_transaction_to_the_caller(engine: Engine) -> None:
@@ -146,7 +149,7 @@ def test_upsert_stores_the_largest_allowed_batch(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("stored_before", [None, False])
-def test_upsert_keeps_on_sale_sighting_of_duplicate_keys_whatever_the_batch_size(
+def test_writer_stores_the_first_copy_of_duplicate_keys_whatever_the_batch_size(
     engine: Engine, stored_before: bool | None
 ) -> None:
     # Seen online then offline in one fetch: one batch of both or two batches of one must agree,
@@ -159,12 +162,29 @@ def test_upsert_keeps_on_sale_sighting_of_duplicate_keys_whatever_the_batch_size
         if stored_before is not None:
             upsert(engine, [row("1/1", on_sale=stored_before, price=7.0)], now=T0)
         with transaction(engine) as session:
+            writer = EventWriter(session, now=T1)
             for start in range(0, len(sightings), batch_size):
-                upsert_events(session, sightings[start : start + batch_size], now=T1)
+                writer.write(sightings[start : start + batch_size])
+            counts = writer.finish()
         stored = stored_rows(engine)["1/1"]
         results.append((stored["on_sale"], stored["ever_on_sale"], stored["min_price"]))
+        assert (counts.duplicates, counts.duplicate_keys) == (1, ["1/1"])
 
-    assert results == [(False, True, 7.0), (False, True, 7.0)]
+    assert results == [(True, True, 5.0), (True, True, 5.0)]
+
+
+def test_writer_names_at_most_20_duplicated_keys_in_feed_order_and_counts_them_all(
+    engine: Engine,
+) -> None:
+    rows = [row(f"1/{n}") for n in range(30)]
+    with transaction(engine) as session:
+        writer = EventWriter(session, now=T0)
+        for start in range(0, 90, 7):
+            writer.write((rows * 3)[start : start + 7])
+        counts = writer.finish()
+
+    assert (counts.inserted, counts.duplicates) == (30, 60)
+    assert counts.duplicate_keys == [f"1/{n}" for n in range(20)]
 
 
 @pytest.fixture
@@ -180,24 +200,28 @@ def parameters(engine: Engine) -> Iterator[list[Any]]:
     sa.event.remove(engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize("size", [1, 200, 5000])
-def test_upsert_on_postgresql_sends_one_statement_of_arrays_whatever_the_batch_size(
-    engine: Engine, statements: list[str], parameters: list[Any], size: int
+@pytest.mark.parametrize("batch_size", [1, 200, 5000])
+def test_writer_on_postgresql_stages_batches_and_writes_events_in_one_statement(
+    engine: Engine, statements: list[str], parameters: list[Any], batch_size: int
 ) -> None:
     if engine.dialect.name != "postgresql":
-        pytest.skip("arrays are PostgreSQL's; SQLite takes a multi-row VALUES statement")
+        pytest.skip("COPY is PostgreSQL's; SQLite takes a multi-row upsert per batch")
     upsert(engine, [row("1/1")])
     statements.clear()
     parameters.clear()
+    rows = [row("1/1", price=2.0), *(row(f"2/{n}") for n in range(5000))]
 
-    batch = [row("1/1", price=2.0), *(row(f"2/{n}") for n in range(size - 1))]
+    with transaction(engine) as session:
+        writer = EventWriter(session, now=T1)
+        for start in range(0, len(rows), batch_size):
+            writer.write(rows[start : start + batch_size])
+        counts = writer.finish()
 
-    counts = upsert(engine, batch, now=T1)
-
-    assert counts == UpsertCounts(inserted=size - 1, updated=1, unchanged=0)
-    # No pre-select of existing ids, and a handful of array parameters instead of 16 per row.
-    assert len(statements) == 1 and "unnest" in statements[0].lower()
-    assert len(parameters[0]) <= 16
+    assert counts == UpsertCounts(inserted=5000, updated=1, unchanged=0)
+    # No VALUES list of 16 parameters per row, no pre-select: one statement with one parameter.
+    [insert] = writes_to_event(statements)
+    assert parameters[statements.index(insert)] == {"now": T1}
+    assert len(stored_rows(engine)) == 5001
 
 
 def test_upsert_stores_a_batch_whose_prices_and_times_are_all_null(engine: Engine) -> None:
