@@ -167,16 +167,29 @@ def _head(reply: Reply) -> bytes:
 # --- bodies that attack the decoder ---------------------------------------------------------------
 
 
-def gzip_of_zeros(size: int, *, layers: int = 1) -> bytes:
-    """`size` zero bytes gzipped `layers` times, compressed as it goes: a 1 GiB bomb never exists
-    decoded in the test process."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+def _zeros_deflated(size: int, wbits: int) -> bytes:
+    """`size` zero bytes (a multiple of 1 MiB) deflated in the container `wbits` names, without
+    compressing them all: after a full flush each 1 MiB block deflates to the same bytes, so the
+    stream is its header, one block repeated, and a trailer checksummed here."""
+    assert size % READ_CHUNK == 0
     block = bytes(READ_CHUNK)
-    parts = []
-    for start in range(0, size, len(block)):
-        parts.append(compressor.compress(block[: min(len(block), size - start)]))
-    parts.append(compressor.flush())
-    body = b"".join(parts)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    first = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeated = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    ending = compressor.flush(zlib.Z_FINISH)
+    crc, adler = 0, 1
+    for _ in range(size // READ_CHUNK):
+        crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+    if wbits > zlib.MAX_WBITS:  # gzip: CRC-32 and length, little-endian
+        ending = ending[:-8] + struct.pack("<II", crc, size & 0xFFFFFFFF)
+    elif wbits > 0:  # zlib: Adler-32, big-endian
+        ending = ending[:-4] + struct.pack(">I", adler)
+    return first + repeated * (size // READ_CHUNK - 1) + ending
+
+
+def gzip_of_zeros(size: int, *, layers: int = 1) -> bytes:
+    """`size` zero bytes gzipped `layers` times: a bomb that never exists decoded here."""
+    body = _zeros_deflated(size, 16 + zlib.MAX_WBITS)
     for _ in range(layers - 1):
         body = gzip.compress(body, 9)
     return body
@@ -184,18 +197,4 @@ def gzip_of_zeros(size: int, *, layers: int = 1) -> bytes:
 
 def deflate_of_zeros(size: int, *, raw: bool = False) -> bytes:
     """`size` zero bytes deflated, zlib-wrapped (HTTP's `deflate`) or raw (what some servers send)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
-    block = bytes(READ_CHUNK)
-    parts = [
-        compressor.compress(block[: min(len(block), size - s)]) for s in range(0, size, len(block))
-    ]
-    return b"".join([*parts, compressor.flush()])
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+    return _zeros_deflated(size, -zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
