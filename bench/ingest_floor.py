@@ -18,7 +18,7 @@ from pathlib import Path
 
 import _harness as h
 
-DEFAULT_CAP = 52_428_800
+DEFAULT_CAP = 268_435_456  # MARQUEE_<NAME>_MAX_BYTES's default (core/plugins/contract.py)
 SHAPES = ((5_000, 200), (50_000, 10))
 CAP_SHAPE = (5_000, 500)
 COLUMNS = (
