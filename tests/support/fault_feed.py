@@ -11,7 +11,6 @@ import gzip
 import socket
 import struct
 import threading
-import time
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterator
