@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
 MAX_REPORTED_SKIPS = 20
-DUPLICATE = "duplicate of an earlier event with the same ids in this feed; the first is kept"
+# Reasons reach logs and /providers: a short excerpt of the feed, never a megabyte of it.
+MAX_REASON_CHARS = 300
+DUPLICATE = "duplicate of an earlier event with the same key in this feed; the first is kept"
 USER_AGENT = "Marquee/0.1 (+event aggregator)"
 
 
@@ -83,7 +85,7 @@ def _skip(report: FetchReport, key: object, reason: str) -> None:
 def _reason(report: FetchReport, key: object, reason: str) -> None:
     if len(report.skip_reasons) < MAX_REPORTED_SKIPS:
         shown = key if isinstance(key, str) and key else "?"
-        report.skip_reasons.append(f"{shown[:200]}: {reason}")
+        report.skip_reasons.append(f"{shown[:200]}: {reason[:MAX_REASON_CHARS]}")
 
 
 def download_feed(entry: ConfiguredProvider, sink: IO[bytes]) -> int:

@@ -67,6 +67,11 @@ class Limits:
     zones_per_event: int = ZONES_PER_EVENT
 
 
+def _shown(raw: str) -> str:
+    """A feed's value as a reason quotes it: at most 40 characters of it."""
+    return repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "…"
+
+
 def _attribute(attrs: dict[str, str], name: str) -> str:
     value = attrs.get(name, "").strip()
     if not value:
@@ -83,7 +88,7 @@ def _timestamp(attrs: dict[str, str], name: str) -> datetime:
             return datetime.fromisoformat(raw)
     except ValueError:
         pass
-    raise ValueError(f"invalid {name} {raw!r}: not YYYY-MM-DDTHH:MM:SS")
+    raise ValueError(f"invalid {name} {_shown(raw)}: not YYYY-MM-DDTHH:MM:SS")
 
 
 def read_price(raw: str | None) -> float:
@@ -91,12 +96,12 @@ def read_price(raw: str | None) -> float:
     if raw is None:
         raise ValueError("zone without a price (missing attribute price)")
     if not _PRICE.fullmatch(raw):
-        raise ValueError(f"zone price {raw!r} is not a decimal number")
+        raise ValueError(f"zone price {_shown(raw)} is not a decimal number")
     price = float(raw) + 0.0  # -0.0 + 0.0 is 0.0
     if not math.isfinite(price):
-        raise ValueError(f"zone price {raw[:40]!r} is out of range")
+        raise ValueError(f"zone price {_shown(raw)} is out of range")
     if price < 0:
-        raise ValueError(f"negative zone price {raw!r}")
+        raise ValueError(f"negative zone price {_shown(raw)}")
     return price
 
 
@@ -180,7 +185,9 @@ class _Reader:
             if mode is None:
                 raise ValueError("missing attribute sell_mode")
             if mode not in SELL_MODES:
-                raise ValueError(f"unknown sell_mode {mode!r} (only online and offline are known)")
+                raise ValueError(
+                    f"unknown sell_mode {_shown(mode)} (only online and offline are known)"
+                )
             self.on_sale = SELL_MODES[mode]
         except ValueError as exc:
             self.base_problem = str(exc)

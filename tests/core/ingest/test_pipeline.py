@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from core.ingest.pipeline import fetch_provider
-from core.plugins.contract import ParsedEvent, ParseResult, Provider, ProviderSettings
+from core.plugins.contract import (
+    InvalidItem,
+    ParsedEvent,
+    ParseResult,
+    Provider,
+    ProviderSettings,
+)
 from core.plugins.hookspecs import hookimpl
 from core.plugins.registry import load_registry
 from core.settings import Settings
@@ -25,6 +31,9 @@ class CarelessProvider(Provider):
 
     def parse(self, settings: ProviderSettings, source: IO[bytes]) -> Iterator[ParseResult]:
         for item in json.load(source):
+            if "invalid" in item:
+                yield InvalidItem(item["key"], item["invalid"])
+                continue
             yield ParsedEvent(
                 key=item["key"],
                 title=item.get("title", "Show"),
@@ -98,7 +107,7 @@ def test_fetch_keeps_the_first_copy_of_a_duplicated_event_whatever_the_batch_siz
     assert (report.duplicates, report.skipped) == (2, 2)
     assert (
         report.skip_reasons
-        == ["5/1: duplicate of an earlier event with the same ids in this feed; the first is kept"]
+        == ["5/1: duplicate of an earlier event with the same key in this feed; the first is kept"]
         * 2
     )
     row = stored_rows(engine)["5/1"]
@@ -139,3 +148,13 @@ def test_fetch_reports_at_most_20_reasons_but_counts_every_skipped_event(
     report = fetch_fever(monkeypatch, engine, feed_server, body)
 
     assert (report.skipped, len(report.skip_reasons)) == (50, 20)
+
+
+def test_fetch_reports_a_short_excerpt_of_a_long_reason_and_key(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+) -> None:
+    items = [{"key": "k" * 5000, "invalid": "r" * 100_000}]
+
+    report = fetch_careless(monkeypatch, engine, feed_server, items)
+
+    assert report.skip_reasons[0] == "k" * 200 + ": " + "r" * 300

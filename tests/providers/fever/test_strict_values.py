@@ -169,3 +169,12 @@ def test_parse_skips_each_event_of_a_base_missing_an_attribute(
     assert [result.key for result in results] == ["8/1", "8/2", "8/3", "9/1"]
     assert [isinstance(result, InvalidItem) for result in results] == [True, True, True, False]
     assert all(reason in result.reason for result in results[:3])  # type: ignore[union-attr]
+
+
+def test_parse_quotes_at_most_40_characters_of_a_value_in_a_reason() -> None:
+    raw = "9" * 30 + "x" * 5000
+
+    skipped = only(feed_xml(base_xml("1", event_xml(prices=(raw,)))))
+
+    assert isinstance(skipped, InvalidItem)
+    assert skipped.reason == f"zone price {raw[:40]!r}… is not a decimal number"
