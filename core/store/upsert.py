@@ -76,6 +76,8 @@ class EventWriter:
         if self._postgresql:
             self._staged = 0
             session.execute(sa.text(_STAGING_TABLE))
+            # Another writer earlier in this transaction may have left its rows.
+            session.execute(sa.text("DELETE FROM marquee_staged"))
         else:
             self._seen = _SeenIds(session)
 

@@ -293,3 +293,13 @@ def watch_updates(engine: Engine) -> Any:
             return connection.execute(sa.text("SELECT count(*) FROM rewrites")).scalar_one()
 
     return count
+
+
+def test_two_writers_in_one_transaction_each_count_only_their_own_rows(engine: Engine) -> None:
+    with transaction(engine) as session:
+        first = upsert_events(session, [row("1/1"), row("1/2")], now=T0)
+        second = upsert_events(session, [row("1/2", price=3.0), row("1/3")], now=T1)
+
+    assert first == UpsertCounts(inserted=2)
+    assert second == UpsertCounts(inserted=1, updated=1)
+    assert stored_rows(engine)["1/2"]["min_price"] == 3.0
