@@ -9,6 +9,7 @@ FROM …`), and when a fetch gives the same event twice its first copy is the on
   of the ids seen so far sorts out the duplicates.
 """
 
+import operator
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ TABLE = Event.__table__  # type: ignore[attr-defined]
 # Columns sent per row; the two timestamps are the fetch's `now`.
 ROW_COLUMNS = tuple(c.name for c in TABLE.columns if c.name not in ("first_seen_at", "updated_at"))
 # Where each column's value comes from: the first sighting of an event is its only one so far.
-_SOURCES = tuple("on_sale" if name == "ever_on_sale" else name for name in ROW_COLUMNS)
+_SOURCES = operator.itemgetter(
+    *("on_sale" if name == "ever_on_sale" else name for name in ROW_COLUMNS)
+)
 # How many duplicated keys `finish` names; the count is always whole.
 KEYS_SHOWN = 20
 
@@ -106,7 +109,7 @@ class EventWriter:
             cursor.copy(f"COPY marquee_staged ({columns}) FROM STDIN") as copy,
         ):
             for seq, row in enumerate(rows, start=first):
-                copy.write_row((seq, *[row[name] for name in _SOURCES]))
+                copy.write_row((seq, *_SOURCES(row)))
         self._staged += len(rows)
 
     def _upsert_staged(self) -> UpsertCounts:
