@@ -6,28 +6,22 @@ with its base's attributes kept from the base's start tag and its zones folded i
 price as they pass, so memory holds one tag at a time, whatever the size of a base or the feed.
 """
 
-import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO
-from urllib.parse import quote
 from xml.parsers import expat
 
 from marquee import FeedError, InvalidItem, ParsedEvent, ParseResult
+from providers.fever.values import key_part, read_price, read_sell_mode, read_timestamp, required
 
 READ_SIZE = 64 * 1024
 # A Fever feed is five elements deep; expat keeps every open element, so nesting is capped.
 MAX_DEPTH = 32
 # Expat holds a tag (or comment, or declaration) whole until it ends: none may be larger.
 MAX_TOKEN_BYTES = 1 << 20
-_PRICE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 _PRICE_CACHE_SIZE = 4096
 EVENTS_PER_BASE = 100_000
 ZONES_PER_EVENT = 10_000
-SELL_MODES = {"online": True, "offline": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,51 +59,6 @@ class Limits:
 
     events_per_base: int = EVENTS_PER_BASE
     zones_per_event: int = ZONES_PER_EVENT
-
-
-def _shown(raw: str) -> str:
-    """A feed's value as a reason quotes it: at most 40 characters of it."""
-    return repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "…"
-
-
-def _attribute(attrs: dict[str, str], name: str) -> str:
-    value = attrs.get(name, "").strip()
-    if not value:
-        raise ValueError(f"missing attribute {name}")
-    return value
-
-
-def _timestamp(attrs: dict[str, str], name: str) -> datetime:
-    raw = attrs.get(name)
-    if raw is None or not raw.strip():
-        raise ValueError(f"missing attribute {name}")
-    try:
-        if _DATE_TIME.fullmatch(raw):
-            return datetime.fromisoformat(raw)
-    except ValueError:
-        pass
-    raise ValueError(f"invalid {name} {_shown(raw)}: not YYYY-MM-DDTHH:MM:SS")
-
-
-def read_price(raw: str | None) -> float:
-    """An ASCII decimal, optionally signed and with a fraction; -0 is 0; negative is refused."""
-    if raw is None:
-        raise ValueError("zone without a price (missing attribute price)")
-    if not _PRICE.fullmatch(raw):
-        raise ValueError(f"zone price {_shown(raw)} is not a decimal number")
-    price = float(raw) + 0.0  # -0.0 + 0.0 is 0.0
-    if not math.isfinite(price):
-        raise ValueError(f"zone price {_shown(raw)} is out of range")
-    if price < 0:
-        raise ValueError(f"negative zone price {_shown(raw)}")
-    return price
-
-
-def _quoted(value: str) -> str:
-    """A key part percent-encoded, so that ids holding "/" cannot collide; "?" when missing."""
-    if value.isascii() and value.isalnum():
-        return value  # what quote() would return, at a fraction of its cost
-    return quote(value, safe="") if value else "?"
 
 
 class _Reader:
@@ -176,19 +125,12 @@ class _Reader:
         assert words is not None
         self.in_base = True
         self.base_items = 0
-        self.base_key = _quoted(attrs.get(words.base_id, "").strip())
+        self.base_key = key_part(attrs.get(words.base_id, "").strip())
         self.base_problem = None
         try:
-            _attribute(attrs, words.base_id)
-            self.title = _attribute(attrs, "title")
-            mode = attrs.get("sell_mode")
-            if mode is None:
-                raise ValueError("missing attribute sell_mode")
-            if mode not in SELL_MODES:
-                raise ValueError(
-                    f"unknown sell_mode {_shown(mode)} (only online and offline are known)"
-                )
-            self.on_sale = SELL_MODES[mode]
+            required(attrs, words.base_id)
+            self.title = required(attrs, "title")
+            self.on_sale = read_sell_mode(attrs)
         except ValueError as exc:
             self.base_problem = str(exc)
 
@@ -240,16 +182,16 @@ class _Reader:
         words, attrs = self.words, self.item
         assert words is not None and attrs is not None
         self.item = None
-        key = f"{self.base_key}/{_quoted(attrs.get(words.item_id, '').strip())}"
+        key = f"{self.base_key}/{key_part(attrs.get(words.item_id, '').strip())}"
         problem = self.base_problem or self.item_problem
         if problem is not None:
             self.results.append(InvalidItem(key, problem))
             return
         try:
             prices = self._price_range()
-            _attribute(attrs, words.item_id)
-            start = _timestamp(attrs, words.item_start)
-            end = _timestamp(attrs, words.item_end)
+            required(attrs, words.item_id)
+            start = read_timestamp(attrs, words.item_start)
+            end = read_timestamp(attrs, words.item_end)
         except ValueError as exc:
             self.results.append(InvalidItem(key, str(exc)))
             return
