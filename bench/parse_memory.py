@@ -1,7 +1,7 @@
 """Peak memory of the Fever parse step grows with one base, not with the feed.
 
-Generates feeds of N and 10*N base events, parses each through the provider (streaming xmltodict
-in a thread, bounded queue), and prints the peak traced memory of both and their ratio. A parser
+Generates feeds of N and 10*N base events, parses each through the provider (a stream of expat
+events, one event at a time), and prints the peak traced memory of both and their ratio. A parser
 that builds the whole document would show a ratio near 10; a streaming one stays near 1.
 """
 

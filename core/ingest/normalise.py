@@ -18,9 +18,16 @@ EXTERNAL_ID_MAX = 255
 _KEPT_PREFIX = EXTERNAL_ID_MAX - 1 - 64  # prefix + "#" + sha256 hex
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes)
+
+
 def event_uuid(provider: str, key: str) -> uuid.UUID:
-    """The public id of an event: the same for the same (provider, key) on any machine, forever."""
-    return uuid.uuid5(EVENT_NAMESPACE, f"{provider}:{key}")
+    """The public id of an event: the same for the same (provider, key) on any machine, forever.
+
+    uuid.uuid5(EVENT_NAMESPACE, f"{provider}:{key}"), with the namespace hashed once."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(f"{provider}:{key}".encode())
+    return uuid.UUID(bytes=digest.digest()[:16], version=5)
 
 
 def external_id(key: str) -> str:
@@ -62,7 +69,7 @@ def _price(value: object, name: str) -> float | None:
         raise ValueError(f"{name} must be a number, not {type(value).__name__}") from exc
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite, non-negative number")
-    return number
+    return number + 0.0  # -0.0 + 0.0 is 0.0: a price has no sign
 
 
 def _ends_before_start(start: datetime, end: datetime, zone: ZoneInfo) -> bool:

@@ -19,12 +19,15 @@ from core.plugins.contract import InvalidItem, ParsedEvent, ParseResult
 from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
-from core.store.upsert import UpsertCounts, upsert_events
+from core.store.upsert import EventWriter
 
 log = logging.getLogger(__name__)
 
 SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
 MAX_REPORTED_SKIPS = 20
+# Reasons reach logs and /providers: a short excerpt of the feed, never a megabyte of it.
+MAX_REASON_CHARS = 300
+DUPLICATE = "duplicate of an earlier event with the same key in this feed; the first is kept"
 USER_AGENT = "Marquee/0.1 (+event aggregator)"
 
 
@@ -38,6 +41,8 @@ class FetchReport:
     bytes: int = 0
     seconds: float = 0.0
     skip_reasons: list[str] = field(default_factory=list)
+    # Later copies of an event already in this feed; counted in `skipped` too (not stored).
+    duplicates: int = 0
 
     @property
     def seen(self) -> int:
@@ -74,9 +79,13 @@ def _batches(
 
 def _skip(report: FetchReport, key: object, reason: str) -> None:
     report.skipped += 1
+    _reason(report, key, reason)
+
+
+def _reason(report: FetchReport, key: object, reason: str) -> None:
     if len(report.skip_reasons) < MAX_REPORTED_SKIPS:
         shown = key if isinstance(key, str) and key else "?"
-        report.skip_reasons.append(f"{shown[:200]}: {reason}")
+        report.skip_reasons.append(f"{shown[:200]}: {reason[:MAX_REASON_CHARS]}")
 
 
 def download_feed(entry: ConfiguredProvider, sink: IO[bytes]) -> int:
@@ -94,13 +103,14 @@ def ingest(
 ) -> FetchReport:
     """Parse `source` with the provider and upsert what it yields, all in one transaction."""
     report = FetchReport(provider=entry.name)
-    counts = UpsertCounts()
     now = utcnow()
     results = entry.provider.parse(entry.settings, source)
     try:
         with transaction(engine) as session:
+            writer = EventWriter(session, now=now)
             for batch in _batches(entry, results, batch_size, report):
-                counts.add(upsert_events(session, batch, now=now))
+                writer.write(batch)
+            counts = writer.finish()
     except MarqueeError:
         raise
     except (ValueError, SyntaxError, UnicodeError, LookupError) as exc:
@@ -114,6 +124,10 @@ def ingest(
         counts.updated,
         counts.unchanged,
     )
+    report.duplicates = counts.duplicates
+    report.skipped += counts.duplicates
+    for key in counts.duplicate_keys:
+        _reason(report, key, DUPLICATE)
     return report
 
 

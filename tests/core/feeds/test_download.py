@@ -1,9 +1,12 @@
 """The streaming download: size cap, deadline, and which failures are worth retrying."""
 
+import gzip
 import io
 import socket
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -18,6 +21,7 @@ from core.ingest.pipeline import fetch_provider
 from core.plugins.registry import load_registry
 from core.settings import Settings
 from tests.providers.fever.feeds import fetch_fever, fever_body, stored_rows
+from tests.support.fault_feed import FaultFeed, Reply, deflate_of_zeros, gzip_of_zeros
 from tests.support.feed_server import Answer, FeedServer
 
 
@@ -25,6 +29,13 @@ from tests.support.feed_server import Answer, FeedServer
 def http() -> Iterator[httpx.Client]:
     with httpx.Client() as client:
         yield client
+
+
+@pytest.fixture
+def fault_feed() -> Iterator[FaultFeed]:
+    server = FaultFeed().start()
+    yield server
+    server.stop()
 
 
 def raw_http_server(answer: Callable[[socket.socket], None]) -> socket.socket:
@@ -277,3 +288,105 @@ def test_fetch_caught_in_a_redirect_loop_fails_permanently(
 
     assert not isinstance(caught.value, TransientError)
     assert stored_rows(engine) == {}
+
+
+FEED = fever_body("response_1.xml")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data, wbits=-zlib.MAX_WBITS)),
+        ("gzip, deflate", lambda data: zlib.compress(gzip.compress(data))),
+        ("GZIP, identity", gzip.compress),
+        ("gzip", lambda data: gzip.compress(data[:500]) + gzip.compress(data[500:])),
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate", "gzip-then-deflate", "case", "two-members"],
+)
+def test_download_decodes_each_content_coding_it_announces(
+    encoding: str, encode: Callable[[bytes], bytes], http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    url = fault_feed.serve("/feed", Reply(encode(FEED), headers={"Content-Encoding": encoding}))
+    sink = io.BytesIO()
+
+    written = download(http, url, sink, max_bytes=100_000, timeout_seconds=5)
+
+    assert (written, sink.getvalue()) == (len(FEED), FEED)
+
+
+def test_download_asks_only_for_codings_it_can_decode_within_the_cap(
+    http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    url = fault_feed.serve("/feed", FEED)
+
+    download(http, url, io.BytesIO(), max_bytes=100_000, timeout_seconds=5)
+
+    assert fault_feed.requests[-1].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, br", "x-custom"])
+def test_download_refuses_a_content_coding_it_cannot_bound(
+    encoding: str, http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    url = fault_feed.serve("/feed", Reply(FEED, headers={"Content-Encoding": encoding}))
+
+    with pytest.raises(FeedError, match="unsupported Content-Encoding"):
+        download(http, url, io.BytesIO(), max_bytes=100_000, timeout_seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", lambda: gzip_of_zeros(64 << 20)),
+        ("gzip, gzip", lambda: gzip_of_zeros(64 << 20, layers=2)),
+        ("deflate", lambda: deflate_of_zeros(64 << 20)),
+        ("deflate", lambda: deflate_of_zeros(64 << 20, raw=True)),
+    ],
+    ids=["gzip", "gzip-gzip", "deflate", "raw-deflate"],
+)
+def test_download_stops_a_compression_bomb_at_the_cap_decoding_it_in_small_steps(
+    encoding: str, body: Callable[[], bytes], http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    bomb = body()
+    assert len(bomb) < 300_000
+    url = fault_feed.serve("/feed", Reply(bomb, headers={"Content-Encoding": encoding}))
+    sink = io.BytesIO()
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(FeedError, match="over the 1048576-byte cap"):
+            download(http, url, sink, max_bytes=1 << 20, timeout_seconds=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    # Decoded a step at a time: no step holds the 64 MiB the bomb expands to.
+    assert len(sink.getvalue()) <= 1 << 20
+    assert peak < 8 << 20
+
+
+def test_download_refuses_more_stacked_codings_than_it_decodes(
+    http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    body = FEED
+    for _ in range(5):
+        body = gzip.compress(body)
+    url = fault_feed.serve(
+        "/feed", Reply(body, headers={"Content-Encoding": "gzip, " * 4 + "gzip"})
+    )
+
+    with pytest.raises(FeedError, match="more than 4 content codings"):
+        download(http, url, io.BytesIO(), max_bytes=100_000, timeout_seconds=5)
+
+
+def test_download_refuses_a_gzip_body_that_stops_before_its_end(
+    http: httpx.Client, fault_feed: FaultFeed
+) -> None:
+    cut = gzip.compress(FEED)[:-20]
+    url = fault_feed.serve("/feed", Reply(cut, headers={"Content-Encoding": "gzip"}))
+
+    with pytest.raises(FeedError, match=r"cannot be decoded: .*ends before"):
+        download(http, url, io.BytesIO(), max_bytes=100_000, timeout_seconds=5)

@@ -1,5 +1,6 @@
 """From a provider's event to the stored row: public ids, local display fields, UTC instants."""
 
+import math
 import uuid
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -144,3 +145,10 @@ def test_normalise_checks_order_on_the_feeds_wall_clock_across_a_dst_gap() -> No
 
     assert (row["start_time"], row["end_time"]) == (time(2, 30), time(3, 15))
     assert row["starts_at"] <= row["ends_at"]
+
+
+def test_normalise_stores_a_negative_zero_price_from_any_provider_as_zero() -> None:
+    row = normalise("fever", MADRID, event(min_price=-0.0, max_price=-0.0))
+
+    assert (row["min_price"], row["max_price"]) == (0.0, 0.0)
+    assert math.copysign(1.0, row["min_price"]) == math.copysign(1.0, row["max_price"]) == 1.0

@@ -48,3 +48,37 @@ def stored_rows(engine: Engine) -> dict[str, dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(sa.select(table)).mappings().all()
     return {row["external_id"]: dict(row) for row in rows}
+
+
+def event_xml(
+    event_id: str = "1",
+    start: str = "2021-06-30T21:00:00",
+    end: str = "2021-06-30T22:00:00",
+    prices: tuple[str, ...] = ("12.00",),
+) -> str:
+    zones = "".join(
+        f'<zone zone_id="{n}" capacity="10" price="{price}" name="Z{n}" numbered="false"/>'
+        for n, price in enumerate(prices)
+    )
+    return (
+        f'<event event_start_date="{start}" event_end_date="{end}" event_id="{event_id}" '
+        f'sold_out="false">{zones}</event>'
+    )
+
+
+def base_xml(
+    base_id: str, *events: str, title: str | None = "Show", sell_mode: str | None = "online"
+) -> str:
+    """A base event holding `events` (one default event if none); a None attribute is left out."""
+    attributes = {"base_event_id": base_id, "sell_mode": sell_mode, "title": title}
+    shown = " ".join(f'{name}="{value}"' for name, value in attributes.items() if value is not None)
+    return f"<base_event {shown}>" + "".join(events or (event_xml(),)) + "</base_event>"
+
+
+def feed_xml(*bases: str) -> bytes:
+    """A Fever feed (eventList vocabulary) holding these base events."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><eventList version="1.0"><output>'
+        + "".join(bases)
+        + "</output></eventList>"
+    ).encode()

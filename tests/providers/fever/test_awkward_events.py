@@ -70,13 +70,23 @@ def test_fetch_keeps_event_that_starts_in_the_spring_forward_gap(
 
 
 @pytest.mark.parametrize("batch_size", [500, 1])
-def test_fetch_remembers_event_listed_online_then_offline_whatever_the_batch_size(
-    batch_size: int, monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+@pytest.mark.parametrize(
+    ("modes", "stored"),
+    [(("online", "offline"), (True, True)), (("offline", "online"), (False, False))],
+)
+def test_fetch_of_an_event_listed_twice_stores_its_first_copy_whatever_the_batch_size(
+    batch_size: int,
+    modes: tuple[str, str],
+    stored: tuple[bool, bool],
+    monkeypatch: pytest.MonkeyPatch,
+    engine: Engine,
+    feed_server: FeedServer,
 ) -> None:
     times = ("2021-06-30T21:00:00", "2021-06-30T22:00:00")
-    body = feed(("5", "Show", *times), ("5", "Show", *times), sell_modes=("online", "offline"))
+    body = feed(("5", "Show", *times), ("5", "Show", *times), sell_modes=modes)
 
-    fetch_fever(monkeypatch, engine, feed_server, body, batch_size=batch_size)
+    report = fetch_fever(monkeypatch, engine, feed_server, body, batch_size=batch_size)
 
+    assert (report.inserted, report.duplicates) == (1, 1)
     row = stored_rows(engine)["5/1"]
-    assert (row["on_sale"], row["ever_on_sale"]) == (False, True)
+    assert (row["on_sale"], row["ever_on_sale"]) == stored
