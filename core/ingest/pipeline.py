@@ -20,6 +20,7 @@ from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
 from core.store.upsert import UpsertCounts, upsert_events
+from core.store.version import bump_data_version
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def ingest(
         with transaction(engine) as session:
             for batch in _batches(entry, results, batch_size, report):
                 counts.add(upsert_events(session, batch, now=now))
+            if counts.inserted or counts.updated:
+                bump_data_version(session=session)
     except MarqueeError:
         raise
     except (ValueError, SyntaxError, UnicodeError, LookupError) as exc:
