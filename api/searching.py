@@ -29,6 +29,7 @@ log = logging.getLogger("api")
 
 JSON = "application/json"
 HEAD_REQUEST = "marquee.head"  # scope key set by api.head.HeadAsGet
+PARSED_QUERIES = 4096
 
 
 def etag_of(version: int, key: SearchKey) -> str:
@@ -58,6 +59,13 @@ class SearchService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._pending: asyncio.Future[int] | None = None
+        # Query strings already parsed into their search: parsing costs more than the answer.
+        self.parsed: dict[bytes, SearchKey] = {}
+
+    def remember(self, query_string: bytes, key: SearchKey) -> None:
+        if len(self.parsed) >= PARSED_QUERIES:
+            self.parsed.clear()
+        self.parsed[query_string] = key
 
     def close(self) -> None:
         self.reader.close()
