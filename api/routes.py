@@ -39,6 +39,7 @@ def search_key(
 # The hot route is a plain Starlette route: no dependency solving, the query read as it comes.
 # The served OpenAPI document takes this operation from the contract file (api/openapi.py).
 async def search(request: Request) -> Response:
+    request.scope["route"] = SEARCH  # as FastAPI's routes do, for the request metrics' label
     service: SearchService = request.app.state.search
     key = service.parsed.get(request.scope["query_string"])
     if key is None:
@@ -53,7 +54,8 @@ async def search(request: Request) -> Response:
     return await service.search(request, key)
 
 
-router.routes.append(Route("/search", search, methods=["GET"], name="searchEvents"))
+SEARCH = Route("/search", search, methods=["GET"], name="searchEvents")
+router.routes.append(SEARCH)
 
 
 @router.get("/events/{event_id}", operation_id="getEvent", response_class=Response)

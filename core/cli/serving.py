@@ -1,7 +1,10 @@
 """`marquee migrate`, `serve` and `run`: the schema and the HTTP API, with or without a scheduler."""
 
 import argparse
+import contextlib
 import logging
+import os
+import threading
 
 from core.cli.common import check_startup, load_settings
 from core.settings import Settings
@@ -58,12 +61,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         else:
             scheduler = EmbeddedScheduler(build_context(settings)).start()
+            _yield_cpu_to_serving()
     except BaseException:
         sock.close()
         raise
     config = server.worker_config(args.host, args.port, workers)
     server.serve(config, sock, supervise=True, on_stop=scheduler.stop if scheduler else None)
     return 0
+
+
+# Fetch threads run at this niceness: on a busy machine the CPU goes to requests first.
+FETCH_NICENESS = 10
+
+
+def _yield_cpu_to_serving() -> None:
+    """Lower the priority of every thread of this process but the main one: they are the
+    scheduler's, and the threads they start inherit it (a Linux thread's niceness is its own)."""
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and thread.native_id is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread.native_id, FETCH_NICENESS)
 
 
 def _workers(value: str) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.store.search import TABLE, in_window, searchable, text_columns
+from core.store.search import TABLE, fast_columns, in_window, searchable
 from core.store.version import READ_SQL
 
 CHUNK_ROWS = 1000  # rows per statement; a longer answer is streamed chunk by chunk
@@ -129,8 +129,8 @@ class SearchReader:
     def search(
         self, key: SearchKey, *, after: Sequence[Any] | None = None, guard: Guard
     ) -> list[tuple[Any, ...]]:
-        """Up to `chunk_rows` rows of `text_columns`, in order, after the stored (starts_at, id)
-        `after` (the last two values of a previous chunk's last row)."""
+        """Up to `chunk_rows` rows of `fast_columns`, in order, after the (starts_at, id) `after`
+        (the last two values of a previous chunk's last row)."""
         shape = ("search", key.starts_at is not None, key.ends_at is not None)
         shape += (len(key.providers), after is not None)
         statement = self._statements.get(shape) or self._compile(shape)
@@ -168,7 +168,7 @@ class SearchReader:
             statement = sa.text(READ_SQL)
         elif shape[0] == "event":
             providers = [sa.bindparam(f"p{i}", type_=sa.String) for i in range(shape[1])]
-            statement = sa.select(*text_columns(name)).where(
+            statement = sa.select(*fast_columns(name)).where(
                 c.id == sa.bindparam("event_id", type_=c.id.type),
                 searchable(),
                 c.provider.in_(providers) if providers else sa.false(),
@@ -177,7 +177,7 @@ class SearchReader:
             _, has_start, has_end, count, has_after = shape
             instant = c.starts_at.type
             query = in_window(
-                sa.select(*text_columns(name)),
+                sa.select(*fast_columns(name)),
                 dialect=name,
                 starts_at=sa.bindparam("lo", type_=instant) if has_start else None,
                 ends_at=sa.bindparam("hi", type_=instant) if has_end else None,
@@ -193,19 +193,17 @@ class SearchReader:
         return compiled
 
     def _after(self) -> sa.ColumnElement[bool]:
-        """Rows after a (starts_at, id) given as the database stored them, as text."""
+        """Rows after a (starts_at, id) as the database gave them."""
         c = TABLE.c
-        at, id_ = (
-            sa.bindparam("after_at", type_=sa.String),
-            sa.bindparam("after_id", type_=sa.String),
-        )
         if self.dialect.name == "postgresql":
             return sa.tuple_(c.starts_at, c.id) > sa.tuple_(
-                sa.cast(at, sa.TIMESTAMP(timezone=True)), sa.cast(id_, sa.Uuid)
+                sa.bindparam("after_at", type_=sa.TIMESTAMP(timezone=True)),
+                sa.bindparam("after_id", type_=sa.Uuid),
             )
-        return sa.tuple_(
-            sa.type_coerce(c.starts_at, sa.String), sa.type_coerce(c.id, sa.String)
-        ) > (sa.tuple_(at, id_))
+        at = sa.bindparam("after_at", type_=sa.String)
+        id_ = sa.bindparam("after_id", type_=sa.String)
+        stored = sa.tuple_(sa.type_coerce(c.starts_at, sa.String), sa.type_coerce(c.id, sa.String))
+        return stored > sa.tuple_(at, id_)
 
     # --- running them -------------------------------------------------------------------------
 

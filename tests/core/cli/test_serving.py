@@ -42,6 +42,11 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def niceness(pid: int, tid: int | None = None) -> int:
+    where = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    return int(Path(where).read_text().rsplit(")", 1)[1].split()[16])
+
+
 def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -184,6 +189,13 @@ def test_run_keeps_one_scheduler_in_the_supervisor_whatever_the_worker_count(
     served_by = {int(pid) for pid in STARTED.findall(output)}
     assert process.pid not in served_by and served_by <= children(process.pid)
     assert "died" not in output
+    # Fetch threads yield the CPU to the workers; the workers and the supervisor's loop do not.
+    assert {niceness(pid) for pid in served_by} == {0}
+    threads = {
+        int(tid): niceness(process.pid, int(tid)) for tid in os.listdir(f"/proc/{process.pid}/task")
+    }
+    assert threads.pop(process.pid) == 0
+    assert threads and set(threads.values()) == {10}
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
