@@ -14,7 +14,7 @@ from api.routes import router
 from api.searching import SearchService
 from core.plugins.registry import Registry, load_registry
 from core.settings import Settings, get_settings
-from core.store.db import create_db_engine, create_read_engine
+from core.store.db import create_api_engine, create_read_engine
 from core.store.reader import SearchReader
 
 
@@ -41,7 +41,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine or create_db_engine(settings)
+    app.state.engine = engine or create_api_engine(settings)
     app.state.registry = registry if registry is not None else load_registry(settings)
     # The search path has its own pool, on the same database as `engine`.
     reader = SearchReader(create_read_engine(settings, engine.url if engine else None))

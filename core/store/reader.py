@@ -6,8 +6,6 @@ database work from another thread (the socket is shut down, or SQLite interrupte
 database can never keep a thread or a pooled connection past the deadline.
 """
 
-import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.store.db import interrupt, shut_down
 from core.store.search import TABLE, fast_columns, in_window, searchable
 from core.store.version import READ_SQL
 
@@ -66,24 +65,6 @@ class Guard:
                 self._cutter(self._connection)
 
 
-def _shut_socket(connection: Any) -> None:
-    # A blocked read wakes up with EOF; libpq then reports the connection lost.
-    try:
-        duplicate = socket.socket(fileno=os.dup(connection.fileno()))
-    except (OSError, ValueError, AttributeError):
-        return
-    try:
-        duplicate.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        duplicate.close()
-
-
-def _interrupt_sqlite(connection: Any) -> None:
-    connection.interrupt()
-
-
 @dataclass(frozen=True, slots=True)
 class _Statement:
     sql: str
@@ -121,7 +102,7 @@ class SearchReader:
         self.chunk_rows = chunk_rows
         self.capacity = engine.pool.size()  # type: ignore[attr-defined]
         self._error: type[Exception] = self.dialect.loaded_dbapi.Error
-        self._cutter = _interrupt_sqlite if self.dialect.name == "sqlite" else _shut_socket
+        self._cutter = interrupt if self.dialect.name == "sqlite" else shut_down
         self._statements: dict[tuple[Any, ...], _Statement] = {}
 
     # --- the reads --------------------------------------------------------------------------

@@ -138,6 +138,14 @@ def test_a_frozen_database_gives_every_request_a_prompt_500_and_search_recovers(
     assert [(status, body) for status, body, _ in frozen] == [(500, UNAVAILABLE)] * 20
     slowest = max(seconds for _, _, seconds in frozen)
     assert slowest <= TIMEOUT + 1, f"slowest answer took {slowest:.2f} s"
+    # The operator routes are bounded too: the connection they hold is cut at the timeout.
+    started = time.monotonic()
+    providers = client.get("/providers")
+    assert (providers.status_code, providers.json()["error"]["code"]) == (
+        500,
+        "database_unavailable",
+    )
+    assert time.monotonic() - started <= TIMEOUT + 2
 
     proxy.thaw()
     deadline, status = time.monotonic() + 20, 0
