@@ -99,8 +99,10 @@ class SearchService:
         self._bind_loop()
         age = time.monotonic() - self._read_at
         if age < self.interval:
-            if age >= self.interval / 2 and self._pending is None:
-                self._refresh()  # read ahead, so requests rarely wait for it
+            # Read ahead, early: under a thousand connections the loop may take a few hundred
+            # milliseconds to hand the answer back, and past the interval requests must wait.
+            if age >= self.interval / 4 and self._pending is None:
+                self._refresh()
             return self._version
         pending = self._pending or self._refresh()
         return await asyncio.shield(pending)
