@@ -60,4 +60,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 
 # Alone (`docker run -p 8000:8000 marquee`), the image is `make run`: it migrates its SQLite file
 # in /data, serves and schedules fetches in-process. Compose overrides the command per role.
-CMD ["marquee", "run", "--migrate", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["marquee", "run", "--migrate", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

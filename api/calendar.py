@@ -1,6 +1,6 @@
 """`GET /search.ics`: the events of a search as an iCalendar feed, for calendar subscriptions.
 
-The same parameters and rules as /search (`search_window`, `search_events`); one VEVENT per event,
+The same parameters and rules as /search (`search_key`, `search_events`); one VEVENT per event,
 UID its id, SUMMARY its title, times as the feed gave them in the provider's zone (TZID, with a
 VTIMEZONE), all-day events as DATE values whose DTEND is the day after the last (RFC 5545).
 """
@@ -16,7 +16,7 @@ from icalendar import Calendar, Event
 
 from api.deps import RegistryDep, SessionDep
 from api.openapi import PROVIDER_PARAMETER, contract
-from api.routes import search_window
+from api.routes import search_key
 from core.plugins.registry import ConfiguredProvider, Registry
 from core.store.search import search_events
 
@@ -96,11 +96,13 @@ def search_calendar(
     ends_at: Annotated[str | None, HIDDEN] = None,
     provider: Annotated[list[str] | None, HIDDEN] = None,
 ) -> Response:
-    start, end, providers = search_window(registry, starts_at, ends_at, provider)
+    key = search_key(registry, starts_at, ends_at, provider or [])
     events = [
         (row, _zone(registry, name))
-        for name in providers
-        for row in search_events(session=session, starts_at=start, ends_at=end, providers=[name])
+        for name in key.providers
+        for row in search_events(
+            session=session, starts_at=key.starts_at, ends_at=key.ends_at, providers=[name]
+        )
     ]
     stamp = datetime.now(UTC).replace(microsecond=0)
     body = build_calendar(events, stamp=stamp, query=str(request.query_params))

@@ -9,6 +9,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.envelope import ApiError, error_response
+from core.store.reader import StoreUnavailable
 
 log = logging.getLogger("api")
 
@@ -53,16 +54,13 @@ def install_error_handlers(app: FastAPI) -> None:
     # Handlers for specific classes answer inside Starlette's ExceptionMiddleware, so an outage is
     # one log line per request; the catch-all below runs in ServerErrorMiddleware, which re-raises
     # after answering and so has the server log the traceback once.
+    @app.exception_handler(StoreUnavailable)
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     @app.exception_handler(PoolTimeoutError)
     async def _database_unavailable(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
-        log.error(
-            "database unavailable on %s %s: %s",
-            request.method,
-            request.url.path,
-            exc.__class__.__name__,
-        )
+        reason = str(exc) if isinstance(exc, StoreUnavailable) else exc.__class__.__name__
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, reason)
         return error_response(
             500, "database_unavailable", "the event store is unreachable; try again shortly"
         )

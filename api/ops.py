@@ -83,6 +83,9 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
         self.app, self.requests, self.latency = app, requests, latency
+        # Each labelled child, looked up once: `labels()` costs more than the hot route's work.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,8 +106,15 @@ class RequestMetrics:
             # The router writes the matched route into the shared scope; raw paths never label.
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            self.latency.labels(method, route).observe(time.perf_counter() - started)
-            self.requests.labels(method, route, str(status)).inc()
+            timer = self._timers.get((method, route))
+            if timer is None:
+                timer = self._timers[(method, route)] = self.latency.labels(method, route)
+            timer.observe(time.perf_counter() - started)
+            counter = self._counters.get((method, route, status))
+            if counter is None:
+                counter = self.requests.labels(method, route, str(status))
+                self._counters[(method, route, status)] = counter
+            counter.inc()
 
 
 def install_metrics(app: FastAPI) -> None:

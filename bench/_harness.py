@@ -9,6 +9,7 @@ baseline app: a bare FastAPI app answering /search with constant bytes.
 """
 
 import contextlib
+import functools
 import http.client
 import http.server
 import json
@@ -305,6 +306,7 @@ class Server:
             self.proc.wait()
 
 
+@functools.cache
 def workers_supported() -> bool:
     """Whether this Marquee's `serve` takes --workers (read from its --help)."""
     done = subprocess.run([MARQUEE, "serve", "--help"], capture_output=True, text=True, timeout=60)
@@ -321,7 +323,8 @@ def marquee_server(
 ) -> Server:
     """`marquee serve` (or `run`); `grace` is how long a SIGTERM is given before SIGKILL."""
     cmd = [MARQUEE, command, "--host", HOST, "--port", str(port)]
-    if workers > 1:
+    # Said even for one: a Marquee with --workers defaults to one per CPU, not to one.
+    if workers_supported():
         cmd += ["--workers", str(workers)]
     return Server(cmd, env, cwd, port, grace)
 

@@ -1,12 +1,14 @@
 """/search throughput while a 100k-event feed is being fetched, against the same server idle.
 
 Seeds 100k events, then measures hot /search with wrk (64 connections) in four cases:
-- `marquee run` fetching: its embedded scheduler re-fetches the 100k-event feed in-process every
-  10 s (MARQUEE_FEVER_INTERVAL_SECONDS=10, the minimum; a fetch lasts longer, so they follow one
-  another), against `marquee run` idle (its one fetch, of an empty feed, done before measuring);
+- `marquee run` fetching: its embedded scheduler re-fetches the 100k-event feed every 10 s
+  (MARQUEE_FEVER_INTERVAL_SECONDS=10, the minimum; a fetch lasts longer, so they follow one
+  another), against `marquee run` idle (its one fetch, of an empty feed, done before measuring).
+  The scheduler runs in `marquee run`'s supervisor process, requests in its worker process (one,
+  `--workers 1`, as the baseline); a Marquee without --workers fetched in its serving process;
 - `marquee serve` beside a separate `marquee fetch` process, against `marquee serve` alone.
 Ratios during/idle (of 2xx answers per second) say how much a fetch takes from serving,
-in-process or from a process beside it. Each measurement starts on a fresh server 2 s after the fetch has begun downloading; each says
+under `marquee run` or from a process beside it. Each measurement starts on a fresh server 2 s after the fetch has begun downloading; each says
 whether the fetch was still running when wrk stopped. Cases alternate by round, medians printed.
 """
 
@@ -114,7 +116,7 @@ def main() -> None:
         port = h.free_port()
         cases = {
             "run, idle": lambda: run_case(seed, port, empty, "86400", args),
-            "run, fetching in-process": lambda: run_case(seed, port, seed.feed, INTERVAL, args),
+            "run, fetching": lambda: run_case(seed, port, seed.feed, INTERVAL, args),
             "serve, idle": lambda: serve_case(seed, port, False, args),
             "serve + marquee fetch": lambda: serve_case(seed, port, True, args),
         }
@@ -137,7 +139,7 @@ def report(results: dict, covered: dict, args: argparse.Namespace) -> None:
     h.print_table(
         ["ratio", "value"],
         [
-            ["run: fetching/idle", h.ratio(rps["run, fetching in-process"], rps["run, idle"])],
+            ["run: fetching/idle", h.ratio(rps["run, fetching"], rps["run, idle"])],
             ["serve: beside fetch/idle", h.ratio(rps["serve + marquee fetch"], rps["serve, idle"])],
         ],
     )

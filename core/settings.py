@@ -144,6 +144,13 @@ class Settings(LogSettings):
     # Days of fetch_run history kept per provider; older runs are pruned after each run.
     MARQUEE_RUN_HISTORY_DAYS: Annotated[int, Field(ge=1, le=3650)] = 30
 
+    # --- Serving: the /search response cache and how fresh it is kept ---------------------------
+    # Each API process reads the data version at most this often; no answer is older than this.
+    MARQUEE_DATA_VERSION_CHECK_SECONDS: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # Rendered /search answers kept per API process (0: no cache), and their total size.
+    MARQUEE_SEARCH_CACHE_ENTRIES: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
+    MARQUEE_SEARCH_CACHE_BYTES: Annotated[int, Field(ge=0, le=1 << 34)] = 64 * 1024 * 1024
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:

@@ -36,6 +36,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(_PREFIXES):
             monkeypatch.delenv(name)
+    # An app under test sees a fetch at once (its cached answers live a millisecond); the tests of
+    # the cache itself set the interval they test.
+    monkeypatch.setenv("MARQUEE_DATA_VERSION_CHECK_SECONDS", "0.001")
     monkeypatch.chdir(tmp_path)
 
 

@@ -20,6 +20,7 @@ from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
 from core.store.upsert import EventWriter
+from core.store.version import bump_data_version
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def ingest(
             for batch in _batches(entry, results, batch_size, report):
                 writer.write(batch)
             counts = writer.finish()
+            if counts.inserted or counts.updated:
+                bump_data_version(session=session)
     except MarqueeError:
         raise
     except (ValueError, SyntaxError, UnicodeError, LookupError) as exc:

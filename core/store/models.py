@@ -156,3 +156,7 @@ class FetchRunTotal(SQLModel, table=True):
     finished: int = 0
     seconds: float = 0.0
     upserted: int = 0
+
+
+# Registered here so that alembic and the drift test see every table once core.store.models is imported.
+from core.store.version import DataVersion  # noqa: E402, F401

@@ -199,6 +199,18 @@ def test_metrics_label_requests_by_route_template_not_raw_path(client: TestClien
     assert samples[("marquee_http_request_duration_seconds_count", latency)] == 3
 
 
+def test_metrics_label_searches_and_their_head_requests_by_route(client: TestClient) -> None:
+    client.get("/search?starts_at=2021-01-01T00:00:00Z")
+    client.get("/search?starts_at=2021-01-01T00:00:00Z")
+    client.head("/search")
+    samples = scrape(client)
+
+    search = (("method", "GET"), ("route", "/search"), ("status", "200"))
+    assert samples[("marquee_http_requests_total", search)] == 2
+    head = (("method", "HEAD"), ("route", "/search"), ("status", "200"))
+    assert samples[("marquee_http_requests_total", head)] == 1
+
+
 def test_metrics_count_requests_per_app_not_per_process(settings, engine, registry) -> None:
     first = TestClient(create_app(settings, engine=engine, registry=registry))
     second = TestClient(create_app(settings, engine=engine, registry=registry))

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.store.reader import SearchKey, SearchReader
 from core.store.search import search_query
 
 INDEX = "ix_event_searchable_starts_at"
@@ -34,5 +35,47 @@ def test_search_uses_the_searchable_index_in_order(engine: Engine, bounds: dict)
     if not bounds and engine.dialect.name == "postgresql":
         pytest.skip("the whole table: PostgreSQL's cost-based choice (scan and sort) is sound")
     plan = _plan(engine, **bounds)
+    assert INDEX in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("bounds", "after"),
+    [
+        ({**WINDOW}, False),
+        ({**WINDOW}, True),
+        ({}, True),
+    ],
+    ids=["window", "window-continued", "everything-continued"],
+)
+def test_search_chunks_use_the_searchable_index_in_order(
+    engine: Engine, bounds: dict, after: bool
+) -> None:
+    """The fast path's statements, and the one that continues a streamed answer after its last
+    row, are range scans of the same index."""
+    if not bounds and engine.dialect.name == "postgresql":
+        pytest.skip("no bounds on a near-empty table: PostgreSQL's cost-based choice is sound")
+    reader = SearchReader(engine)
+    key = SearchKey(bounds.get("starts_at"), bounds.get("ends_at"), ("fever", "venue_a"))
+    shape = ("search", key.starts_at is not None, key.ends_at is not None, 2, after)
+    statement = reader._compile(shape)
+    values = {"p0": "fever", "p1": "venue_a", "lo": key.starts_at, "hi": key.ends_at}
+    if after:
+        sqlite = engine.dialect.name == "sqlite"
+        values["after_at"] = "2021-03-01 10:00:00.000000" if sqlite else "2021-03-01 10:00:00+00"
+        values["after_id"] = "0" * 32 if sqlite else "00000000-0000-0000-0000-000000000000"
+    pooled = engine.raw_connection()
+    try:
+        cursor = pooled.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {statement.sql}", statement.parameters(values))
+            plan = "\n".join(row[3] for row in cursor.fetchall())
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement.sql}", statement.parameters(values))
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        pooled.rollback()
+    finally:
+        pooled.close()
     assert INDEX in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
