@@ -14,11 +14,12 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from core.errors import FeedError, MarqueeError
-from core.ingest.normalise import normalise
+from core.ingest.normalise import event_uuid, normalise
 from core.plugins.contract import InvalidItem, ParsedEvent, ParseResult
 from core.plugins.registry import ConfiguredProvider
 from core.store.db import transaction
 from core.store.models import utcnow
+from core.store.presence import record_presence
 from core.store.upsert import EventWriter
 from core.store.version import bump_data_version
 
@@ -44,6 +45,8 @@ class FetchReport:
     skip_reasons: list[str] = field(default_factory=list)
     # Later copies of an event already in this feed; counted in `skipped` too (not stored).
     duplicates: int = 0
+    # Stored events this fetch did not see, that were in the provider's previous successful one.
+    absent: int = 0
 
     @property
     def seen(self) -> int:
@@ -54,13 +57,24 @@ class FetchReport:
 
 
 def _batches(
-    entry: ConfiguredProvider, results: Iterable[ParseResult], size: int, report: FetchReport
+    entry: ConfiguredProvider,
+    results: Iterable[ParseResult],
+    size: int,
+    report: FetchReport,
+    unreadable: list[Any],
 ) -> Iterator[list[dict[str, Any]]]:
+    """Batches of normalised rows; the ids of keyed items that could not be read go to `unreadable`."""
     zone = entry.settings.zone
     batch: list[dict[str, Any]] = []
     for result in results:
+        # Unreadable items are flushed too: a feed of nothing but bad items stays bounded.
+        if len(unreadable) >= size:
+            yield batch
+            batch = []
         if isinstance(result, InvalidItem):
             _skip(report, result.key, result.reason)
+            if isinstance(result.key, str) and result.key:
+                unreadable.append(event_uuid(entry.name, result.key))
             continue
         if not isinstance(result, ParsedEvent):
             _skip(report, None, f"provider yielded a {type(result).__name__}, not a ParsedEvent")
@@ -70,6 +84,8 @@ def _batches(
         # One ill-typed item from a plugin is that item's problem, never the whole feed's.
         except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             _skip(report, result.key, str(exc) or type(exc).__name__)
+            if isinstance(result.key, str) and result.key:
+                unreadable.append(event_uuid(entry.name, result.key))
             continue
         if len(batch) >= size:
             yield batch
@@ -109,10 +125,17 @@ def ingest(
     try:
         with transaction(engine) as session:
             writer = EventWriter(session, now=now)
-            for batch in _batches(entry, results, batch_size, report):
+            unreadable: list[Any] = []
+            for batch in _batches(entry, results, batch_size, report, unreadable):
                 writer.write(batch)
+                writer.sight(unreadable)
+                unreadable.clear()
+            writer.sight(unreadable)
             counts = writer.finish()
-            if counts.inserted or counts.updated:
+            presence = record_presence(
+                session, provider=entry.name, now=now, inserted=counts.inserted
+            )
+            if counts.inserted or counts.updated or presence.returned:
                 bump_data_version(session=session)
     except MarqueeError:
         raise
@@ -128,6 +151,7 @@ def ingest(
         counts.unchanged,
     )
     report.duplicates = counts.duplicates
+    report.absent = presence.absent
     report.skipped += counts.duplicates
     for key in counts.duplicate_keys:
         _reason(report, key, DUPLICATE)

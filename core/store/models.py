@@ -34,6 +34,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# What makes a stored event one that /search and /events serve: ever on sale, and not hidden by
+# retention. The search's partial index has the same predicate, so hidden rows cost it nothing.
+# SQLite matches a partial index only when the query says the same terms, and SQLAlchemy renders a
+# boolean column test as `ever_on_sale = 1` there.
+SEARCHABLE_POSTGRESQL = "ever_on_sale AND hidden_at IS NULL"
+SEARCHABLE_SQLITE = "ever_on_sale = 1 AND hidden_at IS NULL"
+
+
 class Event(SQLModel, table=True):
     """One event of one provider, with the latest values its feed gave."""
 
@@ -44,10 +52,16 @@ class Event(SQLModel, table=True):
             "ix_event_searchable_starts_at",
             "starts_at",
             "id",
-            postgresql_where=sa.text("ever_on_sale"),
-            # SQLite matches a partial index only when the query says the same term, and SQLAlchemy
-            # renders a boolean column test as `ever_on_sale = 1` there.
-            sqlite_where=sa.text("ever_on_sale = 1"),
+            postgresql_where=sa.text(SEARCHABLE_POSTGRESQL),
+            sqlite_where=sa.text(SEARCHABLE_SQLITE),
+        ),
+        # Serves retention: only the events missing from their provider's latest feed.
+        sa.Index(
+            "ix_event_absent",
+            "provider",
+            "last_seen_at",
+            postgresql_where=sa.text("last_seen_at IS NOT NULL"),
+            sqlite_where=sa.text("last_seen_at IS NOT NULL"),
         ),
     )
 
@@ -67,6 +81,11 @@ class Event(SQLModel, table=True):
     ever_on_sale: bool
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # NULL while the event is in its provider's latest successful fetch; once a successful fetch
+    # misses it, the time of the last successful fetch that had it. Retention ages events by it.
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by retention's hide stage: the event stays stored but is no longer served.
+    hidden_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # The values a feed gives; a refetch that changes none of them rewrites nothing.
@@ -156,6 +175,52 @@ class FetchRunTotal(SQLModel, table=True):
     finished: int = 0
     seconds: float = 0.0
     upserted: int = 0
+
+
+class EventTombstone(SQLModel, table=True):
+    """What stays of an archived event, so that one coming back is on sale if it ever was (its id is
+    its key's, always). Retention's purge stage removes tombstones too."""
+
+    __tablename__ = "event_tombstone"
+    __table_args__ = (
+        sa.Index("ix_event_tombstone_provider_last_seen_at", "provider", "last_seen_at"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    provider: str = Field(max_length=40)
+    external_id: str = Field(max_length=255)
+    ever_on_sale: bool
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    archived_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ProviderState(SQLModel, table=True):
+    """Per provider, the clock retention ages its events by: the latest successful fetch."""
+
+    __tablename__ = "provider_state"
+
+    provider: str = Field(max_length=40, primary_key=True)
+    # The time stamped on the events of that fetch (their sighting time).
+    last_success_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RetentionRun(SQLModel, table=True):
+    """One retention pass over one provider (a --dry-run is not recorded)."""
+
+    __tablename__ = "retention_run"
+    __table_args__ = (sa.Index("ix_retention_run_provider_started_at", "provider", "started_at"),)
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    provider: str = Field(max_length=40)
+    trigger: str = Field(max_length=20)  # a Trigger
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(max_length=20)  # running, success, failed or skipped
+    hidden: int = 0
+    archived: int = 0
+    purged: int = 0
+    archive_file: str | None = Field(default=None, sa_type=sa.Text)
+    error: str | None = Field(default=None, sa_type=sa.Text)
 
 
 # Registered here so that alembic and the drift test see every table once core.store.models is imported.

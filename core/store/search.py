@@ -126,8 +126,9 @@ def search_query(
 
 
 def searchable() -> sa.ColumnElement[bool]:
-    """What makes a stored event one that search and /events serve."""
-    return TABLE.c.ever_on_sale
+    """What makes a stored event one that search and /events serve: the terms of the search index's
+    predicate (models.SEARCHABLE_*), in the order SQLite needs to match it."""
+    return sa.and_(TABLE.c.ever_on_sale, TABLE.c.hidden_at.is_(None))
 
 
 def in_window(

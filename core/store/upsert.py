@@ -22,10 +22,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core.store.models import FEED_COLUMNS, Event
+from core.store.presence import SIGHTED, sighted_table
 
 TABLE = Event.__table__  # type: ignore[attr-defined]
-# Columns sent per row; the two timestamps are the fetch's `now`.
-ROW_COLUMNS = tuple(c.name for c in TABLE.columns if c.name not in ("first_seen_at", "updated_at"))
+# Columns sent per row; the two timestamps are the fetch's `now`, and the retention columns are
+# the presence step's (core.store.presence): an inserted event starts present and not hidden.
+STAMPED_COLUMNS = ("first_seen_at", "updated_at")
+ROW_COLUMNS = tuple(
+    c.name for c in TABLE.columns if c.name not in (*STAMPED_COLUMNS, "last_seen_at", "hidden_at")
+)
 # Where each column's value comes from: the first sighting of an event is its only one so far.
 _SOURCES = operator.itemgetter(
     *("on_sale" if name == "ever_on_sale" else name for name in ROW_COLUMNS)
@@ -83,6 +88,13 @@ class EventWriter:
             session.execute(sa.text("DELETE FROM marquee_staged"))
         else:
             self._seen = _SeenIds(session)
+        sighted_table(session)
+
+    def sight(self, ids: Sequence[uuid.UUID]) -> None:
+        """Ids of events the feed gave in items that could not be read: still in the feed, so
+        retention does not age them (their stored values stay as they were)."""
+        if ids:
+            self.session.execute(sa.insert(SIGHTED), [{"id": id_} for id_ in ids])
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add normalised rows (the columns of `normalise`), in feed order."""
@@ -193,7 +205,9 @@ def _sqlite_statement() -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
         *(TABLE.c[name].is_distinct_from(excluded[name]) for name in FEED_COLUMNS),
         sa.and_(excluded.ever_on_sale, sa.not_(TABLE.c.ever_on_sale)),
     )
-    statement = insert.values({c.name: sa.bindparam(c.name) for c in TABLE.columns})
+    statement = insert.values(
+        {name: sa.bindparam(name) for name in (*ROW_COLUMNS, *STAMPED_COLUMNS)}
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[TABLE.c.provider, TABLE.c.external_id],
         set_={
