@@ -2,12 +2,13 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import RegistryDep, SessionDep
 from api.envelope import ok
 from core.plugins.registry import ConfiguredProvider, ProviderEntry
-from core.runs.status import event_counts, provider_status
+from core.retention.policy import policy_for
+from core.runs.status import event_counts, last_retention_run, provider_status, retention_counts
 
 router = APIRouter(tags=["operations"])
 
@@ -30,13 +31,24 @@ def _describe(entry: ProviderEntry) -> dict[str, Any]:
 
 
 @router.get("/providers", operation_id="listProviders")
-def list_providers(session: SessionDep, registry: RegistryDep) -> dict[str, Any]:
-    """Every registered provider: plugin, schedule, last runs, failures and event counts."""
+def list_providers(request: Request, session: SessionDep, registry: RegistryDep) -> dict[str, Any]:
+    """Every registered provider: plugin, schedule, last runs, failures, event counts, retention."""
     counts = event_counts(session=session)
+    states = retention_counts(session=session)
+    settings = request.app.state.settings
     providers = [
         {
             **_describe(entry),
             **provider_status(session=session, provider=entry.name, counts=counts).as_dict(),
+            "retention": {
+                "policy": (
+                    policy_for(settings, entry).as_dict()
+                    if isinstance(entry, ConfiguredProvider)
+                    else None
+                ),
+                "events": states.get(entry.name, {"active": 0, "hidden": 0, "archived": 0}),
+                "last_run": last_retention_run(session=session, provider=entry.name),
+            },
         }
         for entry in registry.entries.values()
     ]

@@ -6,6 +6,7 @@ the environment wins over `.env`; an empty value (`NAME=`) means unset, so the d
 """
 
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,28 @@ from pydantic_settings import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite:///./marquee.db"
+# Retention's stages, in the order they apply; each a number of days of inactivity, or unset (off).
+RETENTION_STAGES = ("hide", "archive", "purge")
+RetentionDays = Annotated[int | None, Field(ge=0, le=36_500)]
+
+
+def retention_variable(prefix: str, stage: str) -> str:
+    """`MARQUEE_` + `hide` -> MARQUEE_RETENTION_HIDE_AFTER_DAYS (a provider's: MARQUEE_FEVER_…)."""
+    return f"{prefix}RETENTION_{stage.upper()}_AFTER_DAYS"
+
+
+def check_retention_order(days: dict[str, tuple[int | None, str]]) -> None:
+    """Stages that are set must be ordered hide <= archive <= purge; `days` maps each stage to its
+    value and the variable it came from. ValueError names the variables out of order."""
+    set_stages = [(stage, *days[stage]) for stage in RETENTION_STAGES if days[stage][0] is not None]
+    for (_, low, low_name), (_, high, high_name) in pairwise(set_stages):
+        if low > high:
+            raise ValueError(
+                f"{low_name}={low} is more than {high_name}={high}: retention stages must be "
+                "ordered hide <= archive <= purge"
+            )
+
+
 FILE_SUFFIX = "_FILE"
 
 
@@ -151,6 +174,17 @@ class Settings(LogSettings):
     MARQUEE_SEARCH_CACHE_ENTRIES: Annotated[int, Field(ge=0, le=1_000_000)] = 1024
     MARQUEE_SEARCH_CACHE_BYTES: Annotated[int, Field(ge=0, le=1 << 34)] = 64 * 1024 * 1024
 
+    # --- Retention: each stage off unless set; days of inactivity (0: not in the latest feed) ----
+    MARQUEE_RETENTION_HIDE_AFTER_DAYS: RetentionDays = None
+    MARQUEE_RETENTION_ARCHIVE_AFTER_DAYS: RetentionDays = None
+    MARQUEE_RETENTION_PURGE_AFTER_DAYS: RetentionDays = None
+    # Where archive files are written (one compressed JSON Lines file per archiving run).
+    MARQUEE_ARCHIVE_DIR: Path = Path("archive")
+    # Events per statement (and per transaction) of a retention stage.
+    MARQUEE_RETENTION_BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    # How often `marquee run` and Celery beat apply retention (when a stage is set).
+    MARQUEE_RETENTION_INTERVAL_SECONDS: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
@@ -189,6 +223,19 @@ class Settings(LogSettings):
     def _split_providers(cls, value: object) -> object:
         names = comma_list(value)
         return list(dict.fromkeys(names)) if isinstance(names, list) else names
+
+    @model_validator(mode="after")
+    def _check_retention_order(self) -> "Settings":
+        check_retention_order(
+            {
+                stage: (
+                    getattr(self, retention_variable("MARQUEE_", stage)),
+                    retention_variable("MARQUEE_", stage),
+                )
+                for stage in RETENTION_STAGES
+            }
+        )
+        return self
 
 
 @lru_cache

@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core.cli.common import EXIT_CONFIG, EXIT_FAILED, complain, log_format, schema_problem
 from core.cli.providers import cmd_fetch, cmd_new_provider, cmd_providers
+from core.cli.retention import add_retention_parser
 from core.cli.serving import add_server_options, cmd_migrate, cmd_run, cmd_serve
 from core.cli.workers import cmd_beat, cmd_worker
 from core.errors import ConfigError
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     providers.add_argument("--json", action="store_true")
     providers.set_defaults(handler=cmd_providers)
+
+    add_retention_parser(commands)
 
     new = commands.add_parser(
         "new-provider", help="write a new provider plugin package, with contract tests"

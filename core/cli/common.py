@@ -50,10 +50,12 @@ def complain(text: str, *, json_mode: bool, **fields: Any) -> None:
 def check_startup(settings: Settings) -> Registry:
     """Providers and schema, checked before a long-running process starts its work: a bad
     configuration or a database behind the code stops it with one line (ConfigError)."""
+    from core.retention.policy import policies
     from core.store.db import create_db_engine
     from core.store.migrate import require_current_schema
 
     registry = load_registry(settings)
+    policies(settings, registry)  # stages out of order stop startup, naming the variables
     engine = create_db_engine(settings)
     try:
         require_current_schema(engine)

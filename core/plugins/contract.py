@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from core.errors import PermanentError
 from core.feeds.download import download
-from core.settings import EnvSettings
+from core.settings import EnvSettings, RetentionDays
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 NAME_RULE = (
@@ -47,6 +47,16 @@ class ProviderSettings(EnvSettings):
     )
     interval_seconds: Annotated[int, Field(ge=10, le=86_400)] = Field(
         default=300, description="How often the scheduler fetches this provider."
+    )
+    # Retention overrides for this provider; unset means the MARQUEE_RETENTION_* value.
+    retention_hide_after_days: RetentionDays = Field(
+        default=None, description="Hide events after this many days of inactivity."
+    )
+    retention_archive_after_days: RetentionDays = Field(
+        default=None, description="Archive events after this many days of inactivity."
+    )
+    retention_purge_after_days: RetentionDays = Field(
+        default=None, description="Delete events after this many days of inactivity."
     )
 
     @field_validator("timezone")

@@ -18,7 +18,13 @@ from sqlmodel import Session, col
 
 from core.plugins.registry import Registry
 from core.runs.history import all_time_tallies
-from core.runs.status import event_counts, running_runs
+from core.runs.status import (
+    RETENTION_STATES,
+    event_counts,
+    retention_counts,
+    retention_totals,
+    running_runs,
+)
 from core.store.models import FetchRun, Outcome, UTCDateTime, utcnow
 
 # provider, outcome, reason ("" for none), runs, finished runs, their seconds, events upserted
@@ -65,6 +71,8 @@ class StoreCollector(Collector):
                 live = running_runs(session=session)
                 events = event_counts(session=session)
                 successes = _last_successes(session)
+                states = retention_counts(session=session)
+                retention = retention_totals(session=session)
         except SQLAlchemyError as exc:
             log.warning("metrics could not read the database: %s", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -76,6 +84,7 @@ class StoreCollector(Collector):
         yield from _live_metrics(live, now=utcnow())
         yield from _event_metrics(events)
         yield _last_success_metric(successes)
+        yield from _retention_metrics(states, retention)
 
 
 def _tallies(session: Session, dialect: str) -> list[Tally]:
@@ -178,6 +187,37 @@ def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:
         stored.add_metric([provider], total)
         searchable.add_metric([provider], on_sale)
     yield from (stored, searchable)
+
+
+def _retention_metrics(
+    states: dict[str, dict[str, int]], totals: list[tuple[str, str, int, int, int, int]]
+) -> Iterator[Metric]:
+    by_state = GaugeMetricFamily(
+        "marquee_events_by_state",
+        "Events per provider: active (served), hidden (stored, not served), archived (tombstones)",
+        labels=["provider", "state"],
+    )
+    for provider, counts in sorted(states.items()):
+        for state in RETENTION_STATES:
+            by_state.add_metric([provider, state], counts[state])
+    moved = CounterMetricFamily(
+        "marquee_retention_events",
+        "Events moved by retention passes, per provider and stage (hide, archive, purge)",
+        labels=["provider", "stage"],
+    )
+    runs = CounterMetricFamily(
+        "marquee_retention_runs",
+        "Retention passes per provider and outcome",
+        labels=["provider", "outcome"],
+    )
+    per_stage: dict[tuple[str, str], int] = {}
+    for provider, outcome, count, hidden, archived, purged in sorted(totals):
+        runs.add_metric([provider, outcome], count)
+        for stage, value in (("hide", hidden), ("archive", archived), ("purge", purged)):
+            per_stage[(provider, stage)] = per_stage.get((provider, stage), 0) + int(value)
+    for (provider, stage), value in sorted(per_stage.items()):
+        moved.add_metric([provider, stage], value)
+    yield from (by_state, moved, runs)
 
 
 # ---- for alerting: when each provider last succeeded, and how often it should run -------------

@@ -14,7 +14,8 @@ from core.runs.records import (
     lock_holder,
     waiting_until,
 )
-from core.store.models import Event, FetchRun, Outcome, utcnow
+from core.store.models import Event, EventTombstone, FetchRun, Outcome, RetentionRun, utcnow
+from core.store.search import searchable
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -77,9 +78,9 @@ def running_runs(*, session: Session) -> list[FetchRun]:
 
 def event_counts(*, session: Session) -> dict[str, tuple[int, int]]:
     """Per provider: (events stored, events searchable)."""
-    query = select(
-        Event.provider, sa.func.count(), sa.func.count().filter(col(Event.ever_on_sale))
-    ).group_by(Event.provider)
+    query = select(Event.provider, sa.func.count(), sa.func.count().filter(searchable())).group_by(
+        Event.provider
+    )
     return {provider: (stored, searchable) for provider, stored, searchable in session.exec(query)}
 
 
@@ -103,3 +104,61 @@ def provider_status(
         not_before=_iso(waiting_until(session=session, provider=provider)),
         lock=lock_summary(holder, now=utcnow()) if holder else None,
     )
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+RETENTION_STATES = ("active", "hidden", "archived")
+
+
+def retention_counts(*, session: Session) -> dict[str, dict[str, int]]:
+    """Per provider: events stored and served (active), stored and hidden, archived (tombstones)."""
+    counts: dict[str, dict[str, int]] = {}
+    hidden = col(Event.hidden_at).is_not(None)
+    stored = select(
+        Event.provider, sa.func.count().filter(sa.not_(hidden)), sa.func.count().filter(hidden)
+    ).group_by(Event.provider)
+    for provider, active, hidden_count in session.exec(stored):
+        counts[provider] = {"active": active, "hidden": hidden_count, "archived": 0}
+    archived = select(EventTombstone.provider, sa.func.count()).group_by(EventTombstone.provider)
+    for provider, tombstones in session.exec(archived):
+        counts.setdefault(provider, {"active": 0, "hidden": 0, "archived": 0})["archived"] = (
+            tombstones
+        )
+    return counts
+
+
+def last_retention_run(*, session: Session, provider: str) -> dict[str, Any] | None:
+    run = session.exec(
+        select(RetentionRun)
+        .where(RetentionRun.provider == provider)
+        .order_by(col(RetentionRun.started_at).desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return None
+    return {
+        "id": str(run.id),
+        "trigger": run.trigger,
+        "outcome": run.outcome,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "hidden": run.hidden,
+        "archived": run.archived,
+        "purged": run.purged,
+        "archive_file": run.archive_file,
+        "error": run.error,
+    }
+
+
+def retention_totals(*, session: Session) -> list[tuple[str, str, int, int, int, int]]:
+    """Per provider and outcome: (provider, outcome, runs, hidden, archived, purged), all time."""
+    query = select(
+        RetentionRun.provider,
+        RetentionRun.outcome,
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(RetentionRun.hidden), 0),
+        sa.func.coalesce(sa.func.sum(RetentionRun.archived), 0),
+        sa.func.coalesce(sa.func.sum(RetentionRun.purged), 0),
+    ).group_by(RetentionRun.provider, RetentionRun.outcome)
+    return [tuple(row) for row in session.exec(query)]  # type: ignore[misc]

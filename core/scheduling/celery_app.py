@@ -13,9 +13,11 @@ from celery.signals import setup_logging
 
 from core.errors import ConfigError
 from core.logs import configure_logging
+from core.retention.policy import policies
 from core.scheduling.context import process_context
 from core.scheduling.job import run_fetch
-from core.scheduling.schedule import TASK_FETCH_PROVIDER, build_beat_schedule
+from core.scheduling.retention import run_retention
+from core.scheduling.schedule import TASK_FETCH_PROVIDER, TASK_RETENTION, build_beat_schedule
 from core.settings import Settings, get_settings
 from core.store.models import Trigger
 
@@ -73,8 +75,12 @@ class ProviderScheduler(Scheduler):
 
     def setup_schedule(self) -> None:
         context = process_context()
+        settings = context.settings
+        retention = any(policy.active for policy in policies(settings, context.registry).values())
         providers = build_beat_schedule(
-            context.registry.enabled(), queue=context.settings.MARQUEE_CELERY_QUEUE
+            context.registry.enabled(),
+            queue=settings.MARQUEE_CELERY_QUEUE,
+            retention_seconds=settings.MARQUEE_RETENTION_INTERVAL_SECONDS if retention else None,
         )
         self.app.conf.beat_schedule = providers
         super().setup_schedule()
@@ -108,6 +114,16 @@ app = Celery("marquee")
 @app.on_configure.connect
 def _configure_from_settings(sender: Celery, **_: Any) -> None:
     configure(sender, get_settings())
+
+
+@app.task(name=TASK_RETENTION)
+def retention_task(trigger: str = Trigger.SCHEDULE) -> list[dict[str, Any]]:
+    """Apply every provider's retention policy (each pass under its provider's lock)."""
+    results = run_retention(process_context(), trigger=Trigger(trigger))
+    return [
+        {"provider": r.provider, "outcome": r.outcome, "error": r.error, **r.counts.as_dict()}
+        for r in results
+    ]
 
 
 @app.task(name=TASK_FETCH_PROVIDER, bind=True, max_retries=None)

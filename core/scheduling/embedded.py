@@ -7,8 +7,10 @@ import logging
 import threading
 import time
 
+from core.retention.policy import policies
 from core.scheduling.context import JobContext
 from core.scheduling.job import run_fetch
+from core.scheduling.retention import run_retention
 from core.scheduling.schedule import ScheduledFetch, plan
 from core.store.models import Trigger
 
@@ -23,6 +25,10 @@ class EmbeddedScheduler:
     def __init__(self, context: JobContext) -> None:
         self.context = context
         self.fetches = plan(context.registry.enabled())
+        # Retention, when some provider has a stage set: at start, then every interval.
+        self.retention = any(
+            p.active for p in policies(context.settings, context.registry).values()
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._fetching: set[str] = set()  # providers whose fetch is in flight
@@ -35,6 +41,12 @@ class EmbeddedScheduler:
                 args=(fetch,),
                 name=f"marquee-fetch-{fetch.provider}",
                 daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        if self.retention:
+            thread = threading.Thread(
+                target=self._retention_loop, name="marquee-retention", daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -77,6 +89,17 @@ class EmbeddedScheduler:
             self._run_with_retries(fetch)
             remaining = fetch.interval_seconds - (time.monotonic() - started)
             self._stop.wait(max(0.0, remaining))
+
+    def _retention_loop(self) -> None:
+        """Each pass waits for its provider's fetch in flight (the same lock); a pass cut short by
+        the process stopping leaves the store consistent, and the next one carries on."""
+        every = self.context.settings.MARQUEE_RETENTION_INTERVAL_SECONDS
+        while not self._stop.is_set():
+            try:
+                run_retention(self.context, trigger=Trigger.EMBEDDED)
+            except Exception:
+                log.exception("retention pass crashed; trying again at the next interval")
+            self._stop.wait(every)
 
     def _run_with_retries(self, fetch: ScheduledFetch) -> None:
         attempt, first_started = 1, time.time()

@@ -12,6 +12,9 @@ from core.scheduling.retry import retry_span_seconds
 from core.store.models import Trigger
 
 TASK_FETCH_PROVIDER = "marquee.fetch_provider"
+# Retention: one entry for all providers (each pass takes its provider's lock in turn).
+TASK_RETENTION = "marquee.retention"
+RETENTION_ENTRY = "retention"
 
 # A queued run older than this share of its interval is dropped: the next one is on its way.
 EXPIRES_FRACTION = 0.9
@@ -47,9 +50,12 @@ def beat_entry_name(provider: str) -> str:
     return f"fetch-{provider}"
 
 
-def build_beat_schedule(entries: Iterable[ConfiguredProvider], *, queue: str) -> dict[str, Any]:
-    """Celery's `beat_schedule`: one periodic fetch per enabled provider."""
-    return {
+def build_beat_schedule(
+    entries: Iterable[ConfiguredProvider], *, queue: str, retention_seconds: int | None = None
+) -> dict[str, Any]:
+    """Celery's `beat_schedule`: one periodic fetch per enabled provider, and retention every
+    `retention_seconds` when given (when some provider has a retention stage set)."""
+    schedule = {
         beat_entry_name(fetch.provider): {
             "task": TASK_FETCH_PROVIDER,
             "schedule": float(fetch.interval_seconds),
@@ -61,3 +67,15 @@ def build_beat_schedule(entries: Iterable[ConfiguredProvider], *, queue: str) ->
         }
         for fetch in plan(entries)
     }
+    if retention_seconds is not None:
+        schedule[RETENTION_ENTRY] = {
+            "task": TASK_RETENTION,
+            "schedule": float(retention_seconds),
+            "kwargs": {"trigger": Trigger.SCHEDULE.value},
+            "options": {
+                "expires": round(retention_seconds * EXPIRES_FRACTION, 3),
+                "queue": queue,
+                "ignore_result": True,
+            },
+        }
+    return schedule

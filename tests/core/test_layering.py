@@ -30,6 +30,7 @@ RANKS = {
     "core.store": 4,
     "core.ingest": 5,
     "core.runs": 5,
+    "core.retention": 5,
     "core.scheduling": 6,
     "api": 7,
     "core.devkit": 7,
