@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session
@@ -160,7 +161,9 @@ def shut_down(connection: Any) -> None:
     """Wake a thread blocked reading a PostgreSQL connection: its socket reads EOF."""
     try:
         duplicate = socket.socket(fileno=os.dup(connection.fileno()))
-    except (OSError, ValueError, AttributeError):
+    # psycopg.Error: the connection is lost already, so nothing waits on it; the watchdog thread
+    # calling this must live on to cut the next one.
+    except (OSError, ValueError, AttributeError, psycopg.Error):
         return
     with contextlib.suppress(OSError):
         duplicate.shutdown(socket.SHUT_RDWR)
