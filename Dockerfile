@@ -38,11 +38,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    DATABASE_URL=sqlite:////data/marquee.db
+    DATABASE_URL=sqlite:////data/marquee.db \
+    MARQUEE_ARCHIVE_DIR=/data/archive
 
 RUN groupadd --system --gid 10001 marquee \
     && useradd --system --uid 10001 --gid marquee --home-dir /app --no-create-home marquee \
-    && mkdir /data && chown marquee:marquee /data
+    && mkdir -p /data/archive && chown -R marquee:marquee /data
 
 # Owned by root: the process can read its code but not rewrite it.
 COPY --from=build /opt/venv /opt/venv
@@ -50,7 +51,8 @@ COPY --from=build /app /app
 
 WORKDIR /app
 USER marquee
-# Only the SQLite default writes to /data: mount a volume there to keep it (`-v marquee-data:/data`).
+# Only the SQLite default and retention's archive files (/data/archive) write to /data: mount a
+# volume there to keep them (`-v marquee-data:/data`).
 # No VOLUME instruction, which would give every role (api, worker, beat) an anonymous volume.
 EXPOSE 8000
 

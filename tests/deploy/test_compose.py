@@ -136,7 +136,9 @@ def test_env_example_lists_every_setting_with_its_default(
             assert example[name] == str(field.default), name
     fever = FeverProvider()
     for name, field in fever.settings_class.model_fields.items():
-        assert example[f"{fever.env_prefix}{name.upper()}"] == str(field.default), name
+        unset = field.default is None  # an empty value: the default
+        expected = "" if unset else str(field.default)
+        assert example[f"{fever.env_prefix}{name.upper()}"] == expected, name
     assert set(ProviderSettings.model_fields) <= set(fever.settings_class.model_fields)
     # Copied to `.env` as it is, the example is a valid configuration, and it is the default one.
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
