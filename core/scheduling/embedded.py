@@ -53,7 +53,12 @@ class EmbeddedScheduler:
         log.info(
             "embedded scheduler started",
             extra={
-                "providers": ",".join(f"{f.provider}/{f.interval_seconds}s" for f in self.fetches)
+                "providers": ",".join(f"{f.provider}/{f.interval_seconds}s" for f in self.fetches),
+                "retention": (
+                    f"{self.context.settings.MARQUEE_RETENTION_INTERVAL_SECONDS}s"
+                    if self.retention
+                    else "off"
+                ),
             },
         )
         return self
@@ -91,12 +96,13 @@ class EmbeddedScheduler:
             self._stop.wait(max(0.0, remaining))
 
     def _retention_loop(self) -> None:
-        """Each pass waits for its provider's fetch in flight (the same lock); a pass cut short by
-        the process stopping leaves the store consistent, and the next one carries on."""
+        """Each pass waits for its provider's fetch in flight (the same lock); stopping ends a pass
+        at its next batch, recorded as failed (never left `running`): the store is consistent, and
+        the next pass carries on."""
         every = self.context.settings.MARQUEE_RETENTION_INTERVAL_SECONDS
         while not self._stop.is_set():
             try:
-                run_retention(self.context, trigger=Trigger.EMBEDDED)
+                run_retention(self.context, trigger=Trigger.EMBEDDED, stop=self._stop)
             except Exception:
                 log.exception("retention pass crashed; trying again at the next interval")
             self._stop.wait(every)

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +33,13 @@ class LockLost(MarqueeError):
     """The provider's lock could not be renewed: another run may hold it now."""
 
 
+class Stopped(MarqueeError):
+    """The process running retention is stopping: the pass ends at the next batch."""
+
+
+STOPPED = "the scheduler stopped before the pass finished; the next pass carries on"
+
+
 @dataclass(slots=True)
 class RetentionResult:
     provider: str
@@ -51,9 +59,11 @@ def run_retention(
     trigger: Trigger,
     providers: list[str] | None = None,
     dry_run: bool = False,
+    stop: threading.Event | None = None,
 ) -> list[RetentionResult]:
     """Apply every provider's policy (or those of `providers`); never raises for a failed pass.
-    ConfigError when a policy is out of order or a named provider is unknown."""
+    ConfigError when a policy is out of order or a named provider is unknown. Once `stop` is set,
+    a pass in progress ends (failed) at its next batch and the providers left are not started."""
     chosen = policies(context.settings, context.registry)
     if providers is not None:
         for name in providers:
@@ -66,8 +76,10 @@ def run_retention(
             result.outcome = "skipped"
         elif dry_run:
             _apply(context, result, dry_run=True)
+        elif stop is not None and stop.is_set():
+            break
         else:
-            _run_locked(context, result, trigger)
+            _run_locked(context, result, trigger, stop)
         results.append(result)
     return results
 
@@ -92,23 +104,32 @@ def _apply(
         result.outcome, result.error = "failed", f"database error: {database_error_text(exc)}"
 
 
-def _run_locked(context: JobContext, result: RetentionResult, trigger: Trigger) -> None:
+def _run_locked(
+    context: JobContext, result: RetentionResult, trigger: Trigger, stop: threading.Event | None
+) -> None:
     extra = {"provider": result.provider, "trigger": trigger}
     lock = context.locks.for_provider(result.provider)
+    started = utcnow()
     try:
-        if not _acquire(lock):
-            result.outcome = "failed"
-            result.error = (
-                f"a fetch of {result.provider} held its lock for over {LOCK_WAIT_SECONDS:.0f} s; "
-                "retention waits for the next pass"
-            )
-            log.warning("retention not run: lock held", extra=extra)
-            return
+        acquired = _acquire(lock, stop)
     except LockUnavailable as exc:
         result.outcome, result.error = "failed", str(exc)
         log.error("retention not run: lock unavailable", extra={**extra, "error": str(exc)})
+        _record_not_run(context, result, trigger, started)
         return
-    renewal = _Renewal(lock, context.settings.MARQUEE_LEASE_SECONDS)
+    if not acquired:
+        result.outcome = "failed"
+        result.error = (
+            STOPPED
+            if stop is not None and stop.is_set()
+            else f"a fetch of {result.provider} held its lock for over {LOCK_WAIT_SECONDS:g} s; "
+            "retention waits for the next pass"
+        )
+        log.warning("retention not run: lock held", extra=extra)
+        _record_not_run(context, result, trigger, started)
+        return
+    renewal = _Renewal(lock, context.settings.MARQUEE_LEASE_SECONDS, stop)
+    run_id = None
     try:
         with transaction(context.engine) as session:
             run = RetentionRun(
@@ -119,16 +140,25 @@ def _run_locked(context: JobContext, result: RetentionResult, trigger: Trigger) 
             run_id = run.id
         renewal.start()
         _apply(context, result, dry_run=False, keep_going=renewal.check)
+    except SQLAlchemyError as exc:  # the pass could not even be recorded
+        result.outcome, result.error = "failed", f"database error: {database_error_text(exc)}"
     finally:
         renewal.stop()
         lock.release()
     counts = result.counts
-    with transaction(context.engine) as session:
-        run = session.get(RetentionRun, run_id)
-        assert run is not None
-        run.finished_at, run.outcome, run.error = utcnow(), result.outcome, result.error
-        run.hidden, run.archived, run.purged = counts.hidden, counts.archived, counts.purged
-        run.archive_file = str(counts.archive_file) if counts.archive_file else None
+    if run_id is not None:
+        try:
+            with transaction(context.engine) as session:
+                run = session.get(RetentionRun, run_id)
+                assert run is not None
+                run.finished_at, run.outcome, run.error = utcnow(), result.outcome, result.error
+                run.hidden, run.archived, run.purged = counts.hidden, counts.archived, counts.purged
+                run.archive_file = str(counts.archive_file) if counts.archive_file else None
+        except SQLAlchemyError as exc:
+            log.error(
+                "retention pass not recorded: database error",
+                extra={**extra, "error": database_error_text(exc)},
+            )
     level = logging.ERROR if result.failed else logging.INFO
     log.log(
         level,
@@ -137,21 +167,52 @@ def _run_locked(context: JobContext, result: RetentionResult, trigger: Trigger) 
     )
 
 
-def _acquire(lock: RunLock) -> bool:
+def _record_not_run(
+    context: JobContext, result: RetentionResult, trigger: Trigger, started: datetime
+) -> None:
+    """A pass that never got its lock is recorded as failed all the same: /providers and the
+    metrics show it, not only a log line."""
+    try:
+        with transaction(context.engine) as session:
+            session.add(
+                RetentionRun(
+                    provider=result.provider,
+                    trigger=trigger,
+                    started_at=started,
+                    finished_at=utcnow(),
+                    outcome=result.outcome,
+                    error=result.error,
+                )
+            )
+    except SQLAlchemyError as exc:
+        log.error(
+            "retention pass not recorded: database error",
+            extra={"provider": result.provider, "error": database_error_text(exc)},
+        )
+
+
+def _acquire(lock: RunLock, stop: threading.Event | None = None) -> bool:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while not lock.acquire():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(LOCK_POLL_SECONDS)
+        if stop is not None:
+            if stop.wait(LOCK_POLL_SECONDS):
+                return False
+        else:
+            time.sleep(LOCK_POLL_SECONDS)
     return True
 
 
 class _Renewal:
     """Renews the lock every third of its lease while a pass works; `check` raises LockLost (at the
-    next batch) once a renewal failed."""
+    next batch) once a renewal failed, and Stopped once `stopping` is set."""
 
-    def __init__(self, lock: RunLock, lease_seconds: float) -> None:
+    def __init__(
+        self, lock: RunLock, lease_seconds: float, stopping: threading.Event | None = None
+    ) -> None:
         self.lock, self.every = lock, lease_seconds / 3
+        self._stopping = stopping
         self._stop = threading.Event()
         self._lost: str | None = None
         self._thread = threading.Thread(
@@ -169,6 +230,8 @@ class _Renewal:
     def check(self) -> None:
         if self._lost:
             raise LockLost(self._lost)
+        if self._stopping is not None and self._stopping.is_set():
+            raise Stopped(STOPPED)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
