@@ -165,13 +165,16 @@ def settle_database(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(kind: str, workdir: Path) -> Iterator[str]:
-    """DATABASE_URL of a fresh PostgreSQL database (dropped afterwards) or SQLite file."""
+def scratch_database(kind: str, workdir: Path, template: str | None = None) -> Iterator[str]:
+    """DATABASE_URL of a fresh PostgreSQL database (dropped afterwards) or SQLite file; on
+    PostgreSQL, a copy of the scratch database at the URL `template` when given (nobody may be
+    connected to that one meanwhile)."""
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
     name = f"marquee_bench_{uuid.uuid4().hex[:10]}"
-    _admin(f"CREATE DATABASE {name}")
+    copy = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
+    _admin(f"CREATE DATABASE {name}{copy}")
     try:
         yield f"{POSTGRES_ADMIN}/{name}"
     finally:
