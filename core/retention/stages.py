@@ -15,6 +15,7 @@ bumped), so a process killed at any point leaves a consistent store:
 - purge: events, and tombstones, are deleted.
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -77,7 +78,8 @@ def _inactive(provider: str, cutoff: datetime) -> sa.ColumnElement[bool]:
 
 class Pass:
     """One retention pass over one provider. `keep_going` is asked between batches; a pass whose
-    lock was lost stops there (what it did so far is consistent)."""
+    lock was lost stops there (what it did so far is consistent). `counts` is what the pass has
+    moved so far, also when `run` raised midway (the stages before, the batches done)."""
 
     def __init__(
         self,
@@ -94,9 +96,10 @@ class Pass:
         self.engine, self.provider, self.policy = engine, provider, policy
         self.archive_dir, self.batch_size, self.dry_run = archive_dir, batch_size, dry_run
         self.keep_going, self.now = keep_going, now
+        self.counts = StageCounts()
 
     def run(self) -> StageCounts:
-        counts = StageCounts()
+        counts = self.counts = StageCounts()
         with transaction(self.engine) as session:
             latest = last_success_at(session, self.provider)
         if latest is None:
@@ -123,6 +126,7 @@ class Pass:
         return self._in_batches(
             lambda ids: sa.update(EVENTS).where(EVENTS.c.id.in_(ids)).values(hidden_at=self.now()),
             sa.select(EVENTS.c.id).where(where),
+            progress="hidden",
         )
 
     # --- archive ---------------------------------------------------------------------------------
@@ -136,12 +140,15 @@ class Pass:
         written = self._write_archive(path, where)
         if not written:
             return 0, None
+        self.counts.archive_file = path
         archived = 0
         for ids in _batched(read_archive_ids(path), self.batch_size):
             self.keep_going()
             with transaction(self.engine) as session:
-                archived += _archive_rows(session, ids, where, now=self.now())
+                done = _archive_rows(session, ids, where, now=self.now())
                 bump_data_version(session=session)
+            archived += done
+            self.counts.archived += done
         return archived, path
 
     def _write_archive(self, path: Path, where: sa.ColumnElement[bool]) -> int:
@@ -165,7 +172,9 @@ class Pass:
             os.replace(partial, path)
             _fsync_directory(path.parent)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            # Best effort: the directory may not even exist (a file in its way, say).
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
             raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
         return written
 
@@ -195,10 +204,12 @@ class Pass:
         purged = self._in_batches(
             lambda ids: sa.delete(EVENTS).where(EVENTS.c.id.in_(ids)),
             sa.select(EVENTS.c.id).where(events),
+            progress="purged",
         )
         return purged + self._in_batches(
             lambda ids: sa.delete(TOMBSTONES).where(TOMBSTONES.c.id.in_(ids)),
             sa.select(TOMBSTONES.c.id).where(tombstones),
+            progress="purged",
             bump=False,  # tombstones are never served
         )
 
@@ -215,9 +226,11 @@ class Pass:
         statement: Callable[[Any], sa.Executable],
         ids: sa.Select[Any],
         *,
+        progress: str,
         bump: bool = True,
     ) -> int:
-        """Run `statement` over `ids` (one batch of them per transaction) until none is left."""
+        """Run `statement` over `ids` (one batch of them per transaction) until none is left; each
+        batch done is added to `self.counts.<progress>` as it commits."""
         moved = 0
         while True:
             self.keep_going()
@@ -229,6 +242,7 @@ class Pass:
                 if done and bump:
                     bump_data_version(session=session)
             moved += done
+            setattr(self.counts, progress, getattr(self.counts, progress) + done)
             if done < self.batch_size:
                 return moved
 
@@ -290,39 +304,83 @@ def _archive_line(row: sa.Row[Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def _aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed
+
+
+def _plain_value(python: type) -> Callable[[Any], Any]:
+    """A JSON value of a text, number or boolean column, checked: what the store would refuse (or
+    worse, coerce) is refused here, on its line."""
+
+    def check(value: Any) -> Any:
+        if python is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, python) or (isinstance(value, bool) and python is not bool):
+            raise TypeError(f"{type(value).__name__}, not {python.__name__}")
+        return value
+
+    return check
+
+
 def _parsers() -> dict[str, Callable[[Any], Any]]:
     """How each stored column's JSON value becomes its Python value again."""
     parsers: dict[str, Callable[[Any], Any]] = {}
     for column in EVENTS.columns:
-        python = column.type.python_type
+        python = str if isinstance(column.type, sa.String) else column.type.python_type
         if python is uuid.UUID:
             parsers[column.name] = uuid.UUID
-        elif isinstance(column.type, UTCDateTime) or python is datetime:
+        elif isinstance(column.type, UTCDateTime):
+            parsers[column.name] = _aware
+        elif python is datetime:
             parsers[column.name] = datetime.fromisoformat
         elif python is date:
             parsers[column.name] = date.fromisoformat
         elif python is time:
             parsers[column.name] = time.fromisoformat
         else:
-            parsers[column.name] = lambda value: value
+            parsers[column.name] = _plain_value(python)
     return parsers
+
+
+def _parse_record(
+    record: Any, parsers: dict[str, Callable[[Any], Any]], required: frozenset[str]
+) -> dict[str, Any]:
+    """One archive line's object as a stored row; ValueError or TypeError says what is wrong."""
+    if not isinstance(record, dict):
+        raise TypeError(f"a JSON {type(record).__name__}, not an object")
+    missing = set(parsers) - set(record)
+    if missing:
+        raise ValueError(f"missing {', '.join(sorted(missing))}")
+    row: dict[str, Any] = {}
+    for name, parse in parsers.items():
+        value = record[name]
+        if value is None:
+            if name in required:
+                raise ValueError(f"{name} is null")
+            row[name] = None
+            continue
+        try:
+            row[name] = parse(value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        length = getattr(EVENTS.c[name].type, "length", None)
+        if length is not None and len(row[name]) > length:
+            raise ValueError(f"{name} is longer than {length} characters")
+    return row
 
 
 def read_archive(path: Path) -> Iterator[dict[str, Any]]:
     """The events of an archive file, as stored rows; ArchiveError names a line that is not one."""
     parsers = _parsers()
+    required = frozenset(column.name for column in EVENTS.columns if not column.nullable)
     try:
         with gzip.open(path, "rt", encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 try:
-                    record = json.loads(line)
-                    missing = set(parsers) - set(record)
-                    if missing:
-                        raise ValueError(f"missing {', '.join(sorted(missing))}")
-                    yield {
-                        name: None if record[name] is None else parse(record[name])
-                        for name, parse in parsers.items()
-                    }
+                    yield _parse_record(json.loads(line), parsers, required)
                 except (ValueError, TypeError, AttributeError) as exc:
                     raise ArchiveError(
                         f"{path}, line {number}: not an archived event ({exc})"
