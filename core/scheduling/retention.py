@@ -88,20 +88,23 @@ def _apply(
     context: JobContext, result: RetentionResult, *, dry_run: bool, keep_going=lambda: None
 ) -> None:
     settings = context.settings
+    retention = Pass(
+        context.engine,
+        result.provider,
+        result.policy,
+        archive_dir=Path(settings.MARQUEE_ARCHIVE_DIR),
+        batch_size=settings.MARQUEE_RETENTION_BATCH_SIZE,
+        dry_run=dry_run,
+        keep_going=keep_going,
+    )
     try:
-        result.counts = Pass(
-            context.engine,
-            result.provider,
-            result.policy,
-            archive_dir=Path(settings.MARQUEE_ARCHIVE_DIR),
-            batch_size=settings.MARQUEE_RETENTION_BATCH_SIZE,
-            dry_run=dry_run,
-            keep_going=keep_going,
-        ).run()
+        retention.run()
     except MarqueeError as exc:
         result.outcome, result.error = "failed", str(exc)
     except SQLAlchemyError as exc:
         result.outcome, result.error = "failed", f"database error: {database_error_text(exc)}"
+    # What it moved, even when it failed partway: each batch it committed stays done.
+    result.counts = retention.counts
 
 
 def _run_locked(

@@ -9,6 +9,7 @@ whose presence changes are written: a refetch of an unchanged feed rewrites noth
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,16 +48,27 @@ def sighted_table(session: Session) -> None:
         session.execute(sa.text("DELETE FROM temp.marquee_sighted"))
 
 
+def _seen_ids(dialect: str) -> sa.Select[Any]:
+    """SQL: the ids the fetch saw, one sublink the planner hashes (a semi or anti join); two
+    EXISTS joined by OR would be re-run per stored row."""
+    if dialect == "postgresql":
+        return sa.union_all(sa.select(_STAGED.c.id), sa.select(SIGHTED.c.id))  # type: ignore[return-value]
+    return sa.union_all(
+        sa.select(sa.func.lower(sa.func.hex(_SEEN_SQLITE.c.id))), sa.select(SIGHTED.c.id)
+    )  # type: ignore[return-value]
+
+
 def _in_fetch(dialect: str) -> sa.ColumnElement[bool]:
     """SQL: the event's id is among those the fetch saw."""
+    return EVENTS.c.id.in_(_seen_ids(dialect))
+
+
+def _not_in_fetch(dialect: str) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
-        stored = _STAGED.c.id == EVENTS.c.id
-        return sa.or_(sa.exists().where(stored), sa.exists().where(SIGHTED.c.id == EVENTS.c.id))
-    hexed = sa.select(sa.func.lower(sa.func.hex(_SEEN_SQLITE.c.id)))
-    return sa.or_(
-        EVENTS.c.id.in_(hexed.scalar_subquery()),
-        EVENTS.c.id.in_(sa.select(SIGHTED.c.id).scalar_subquery()),
-    )
+        seen = _seen_ids(dialect).subquery()
+        # NOT EXISTS, never NOT IN: a hash anti join, and no NULL pitfalls.
+        return ~sa.exists().where(seen.c.id == EVENTS.c.id)
+    return EVENTS.c.id.not_in(_seen_ids(dialect))
 
 
 def record_presence(session: Session, *, provider: str, now: datetime, inserted: int) -> Presence:
@@ -66,11 +78,15 @@ def record_presence(session: Session, *, provider: str, now: datetime, inserted:
     previous = session.execute(
         sa.select(STATES.c.last_success_at).where(STATES.c.provider == provider)
     ).scalar()
-    seen = _in_fetch(dialect)
     of_provider = EVENTS.c.provider == provider
+    if dialect == "postgresql":
+        # The fetch's temporary tables have no statistics and the event table's may predate this
+        # fetch's inserts: the planner then takes a nested loop, a scan of the staged ids per stored
+        # row (minutes for 100k events). Hash joins are linear whatever the estimates say.
+        session.execute(sa.text("SET LOCAL enable_nestloop = off"))
     returned = session.execute(
         sa.update(EVENTS)
-        .where(of_provider, EVENTS.c.last_seen_at.is_not(None), seen)
+        .where(of_provider, EVENTS.c.last_seen_at.is_not(None), _in_fetch(dialect))
         .values(last_seen_at=None, hidden_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -78,10 +94,12 @@ def record_presence(session: Session, *, provider: str, now: datetime, inserted:
     since = sa.literal(previous or now, UTCDateTime())
     absent = session.execute(
         sa.update(EVENTS)
-        .where(of_provider, EVENTS.c.last_seen_at.is_(None), sa.not_(seen))
+        .where(of_provider, EVENTS.c.last_seen_at.is_(None), _not_in_fetch(dialect))
         .values(last_seen_at=since)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if dialect == "postgresql":
+        session.execute(sa.text("SET LOCAL enable_nestloop = on"))
     if inserted:
         _take_tombstones(session, provider=provider, now=now)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -148,11 +148,6 @@ def test_providers_shows_a_failed_pass(
     assert last["archive_file"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/scheduling/retention.py `_apply` drops what a failed pass did so far: it should "
-    "keep `Pass.counts` when `run()` raises",
-)
 def test_a_failed_pass_still_counts_what_it_moved_before_failing(
     states: None,
     engine: Engine,
