@@ -124,8 +124,9 @@ class Pass:
         if self.dry_run:
             return self._count(EVENTS, where)
         return self._in_batches(
+            EVENTS,
+            where,
             lambda ids: sa.update(EVENTS).where(EVENTS.c.id.in_(ids)).values(hidden_at=self.now()),
-            sa.select(EVENTS.c.id).where(where),
             progress="hidden",
         )
 
@@ -179,18 +180,17 @@ class Pass:
         return written
 
     def _pages(self, where: sa.ColumnElement[bool]) -> Iterator[list[sa.Row[Any]]]:
-        """The matching events, all columns, a batch at a time in id order (keyset)."""
-        after: uuid.UUID | None = None
+        """The matching events, all columns, a batch at a time along the absent-events index."""
+        after: tuple[datetime, uuid.UUID] | None = None
         while True:
-            query = sa.select(EVENTS).where(where).order_by(EVENTS.c.id).limit(self.batch_size)
-            if after is not None:
-                query = query.where(EVENTS.c.id > after)
+            query = sa.select(EVENTS).where(where, *_after(EVENTS, after))
+            query = query.order_by(EVENTS.c.last_seen_at, EVENTS.c.id).limit(self.batch_size)
             with transaction(self.engine) as session:
                 rows = list(session.execute(query))
             if not rows:
                 return
             yield rows
-            after = rows[-1].id
+            after = (rows[-1].last_seen_at, rows[-1].id)
 
     # --- purge -----------------------------------------------------------------------------------
 
@@ -202,13 +202,15 @@ class Pass:
         if self.dry_run:
             return self._count(EVENTS, events) + self._count(TOMBSTONES, tombstones)
         purged = self._in_batches(
+            EVENTS,
+            events,
             lambda ids: sa.delete(EVENTS).where(EVENTS.c.id.in_(ids)),
-            sa.select(EVENTS.c.id).where(events),
             progress="purged",
         )
         return purged + self._in_batches(
+            TOMBSTONES,
+            tombstones,
             lambda ids: sa.delete(TOMBSTONES).where(TOMBSTONES.c.id.in_(ids)),
-            sa.select(TOMBSTONES.c.id).where(tombstones),
             progress="purged",
             bump=False,  # tombstones are never served
         )
@@ -223,28 +225,45 @@ class Pass:
 
     def _in_batches(
         self,
-        statement: Callable[[Any], sa.Executable],
-        ids: sa.Select[Any],
+        table: sa.Table,
+        where: sa.ColumnElement[bool],
+        change: Callable[[Any], Any],
         *,
         progress: str,
         bump: bool = True,
     ) -> int:
-        """Run `statement` over `ids` (one batch of them per transaction) until none is left; each
-        batch done is added to `self.counts.<progress>` as it commits."""
+        """Apply `change` (an UPDATE or DELETE of the ids it is given) to the rows `where` selects,
+        one batch per statement and transaction, until none is left; each batch is added to
+        `self.counts.<progress>` as it commits. Batches walk the (provider, last_seen_at, id) index
+        from where the last one ended, so a pass is linear in the rows it moves: rows already
+        hidden, or deleted but not yet vacuumed, are never scanned again."""
         moved = 0
+        after: tuple[datetime, uuid.UUID] | None = None
         while True:
             self.keep_going()
+            ids = sa.select(table.c.id).where(where, *_after(table, after))
+            ids = ids.order_by(table.c.last_seen_at, table.c.id).limit(self.batch_size)
+            statement = change(ids.scalar_subquery()).returning(table.c.last_seen_at, table.c.id)
             with transaction(self.engine) as session:
-                batch = ids.limit(self.batch_size).scalar_subquery()
-                done = session.execute(
-                    statement(batch).execution_options(synchronize_session=False)
-                ).rowcount
-                if done and bump:
+                rows = session.execute(statement.execution_options(synchronize_session=False)).all()
+                if rows and bump:
                     bump_data_version(session=session)
-            moved += done
-            setattr(self.counts, progress, getattr(self.counts, progress) + done)
-            if done < self.batch_size:
+            moved += len(rows)
+            setattr(self.counts, progress, getattr(self.counts, progress) + len(rows))
+            if len(rows) < self.batch_size:
                 return moved
+            after = max((row[0], row[1]) for row in rows)
+
+
+def _after(
+    table: sa.Table, after: tuple[datetime, uuid.UUID] | None
+) -> list[sa.ColumnElement[bool]]:
+    """SQL: past the (last_seen_at, id) where the previous batch ended (keyset pagination)."""
+    if after is None:
+        return []
+    seen, id_ = after
+    bound = sa.tuple_(sa.literal(seen, table.c.last_seen_at.type), sa.literal(id_, table.c.id.type))
+    return [sa.tuple_(table.c.last_seen_at, table.c.id) > bound]
 
 
 def _archive_rows(

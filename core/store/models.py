@@ -60,6 +60,7 @@ class Event(SQLModel, table=True):
             "ix_event_absent",
             "provider",
             "last_seen_at",
+            "id",
             postgresql_where=sa.text("last_seen_at IS NOT NULL"),
             sqlite_where=sa.text("last_seen_at IS NOT NULL"),
         ),
@@ -183,7 +184,7 @@ class EventTombstone(SQLModel, table=True):
 
     __tablename__ = "event_tombstone"
     __table_args__ = (
-        sa.Index("ix_event_tombstone_provider_last_seen_at", "provider", "last_seen_at"),
+        sa.Index("ix_event_tombstone_provider_last_seen_at", "provider", "last_seen_at", "id"),
     )
 
     id: uuid.UUID = Field(primary_key=True)

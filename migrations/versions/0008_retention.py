@@ -51,7 +51,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_event_absent",
         "event",
-        ["provider", "last_seen_at"],
+        ["provider", "last_seen_at", "id"],
         postgresql_where=sa.text("last_seen_at IS NOT NULL"),
         sqlite_where=sa.text("last_seen_at IS NOT NULL"),
     )
@@ -68,7 +68,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_event_tombstone_provider_last_seen_at",
         "event_tombstone",
-        ["provider", "last_seen_at"],
+        ["provider", "last_seen_at", "id"],
     )
     op.create_table(
         "provider_state",
