@@ -77,6 +77,16 @@ def second_id(key: str):  # type: ignore[no-untyped-def]
     return event_uuid("second", key)
 
 
+def both_drop_an_event(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer
+) -> None:
+    """Fever's feed drops event 2 and second's drops b: each provider has one absent event."""
+    fetch(monkeypatch, engine, feed_server, feed(1, 2), extra_plugins=PLUGINS)
+    fetch(monkeypatch, engine, feed_server, feed(1), extra_plugins=PLUGINS)
+    fetch_second(engine, feed_server, "a", "b")
+    fetch_second(engine, feed_server, "a")
+
+
 def test_a_provider_that_is_down_ages_nothing_until_it_succeeds_again(
     monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: FeedServer, archive_dir: Path
 ) -> None:
@@ -125,10 +135,7 @@ def test_each_provider_ages_on_its_own_fetches(
     archive_dir: Path,
 ) -> None:
     monkeypatch.setenv("MARQUEE_RETENTION_HIDE_AFTER_DAYS", "2")
-    fetch(monkeypatch, engine, feed_server, feed(1, 2), extra_plugins=PLUGINS)
-    fetch(monkeypatch, engine, feed_server, feed(1), extra_plugins=PLUGINS)
-    fetch_second(engine, feed_server, "a", "b")
-    fetch_second(engine, feed_server, "a")
+    both_drop_an_event(monkeypatch, engine, feed_server)
     # Fever keeps fetching for three more days; second is down all that time.
     age_absent(engine, 3, provider="fever")
     wall_clock_passes(engine, 3, provider="second")
@@ -158,10 +165,7 @@ def test_a_provider_override_wins_over_the_global_stage_for_that_provider_only(
 ) -> None:
     monkeypatch.setenv("MARQUEE_RETENTION_HIDE_AFTER_DAYS", global_days)
     monkeypatch.setenv("MARQUEE_FEVER_RETENTION_HIDE_AFTER_DAYS", own_days)
-    fetch(monkeypatch, engine, feed_server, feed(1, 2), extra_plugins=PLUGINS)
-    fetch(monkeypatch, engine, feed_server, feed(1), extra_plugins=PLUGINS)
-    fetch_second(engine, feed_server, "a", "b")
-    fetch_second(engine, feed_server, "a")
+    both_drop_an_event(monkeypatch, engine, feed_server)
     age_absent(engine, 5, provider="fever")
     age_absent(engine, 5, provider="second")
 
@@ -183,10 +187,7 @@ def test_an_override_can_turn_on_a_stage_the_global_policy_leaves_off(
     archive_dir: Path,
 ) -> None:
     monkeypatch.setenv("MARQUEE_SECOND_RETENTION_HIDE_AFTER_DAYS", "0")
-    fetch(monkeypatch, engine, feed_server, feed(1, 2), extra_plugins=PLUGINS)
-    fetch(monkeypatch, engine, feed_server, feed(1), extra_plugins=PLUGINS)
-    fetch_second(engine, feed_server, "a", "b")
-    fetch_second(engine, feed_server, "a")
+    both_drop_an_event(monkeypatch, engine, feed_server)
 
     results = retain(engine, extra_plugins=PLUGINS)
 
@@ -203,10 +204,7 @@ def test_provider_option_limits_the_pass_to_that_provider(
     archive_dir: Path,
 ) -> None:
     monkeypatch.setenv("MARQUEE_RETENTION_HIDE_AFTER_DAYS", "0")
-    fetch(monkeypatch, engine, feed_server, feed(1, 2), extra_plugins=PLUGINS)
-    fetch(monkeypatch, engine, feed_server, feed(1), extra_plugins=PLUGINS)
-    fetch_second(engine, feed_server, "a", "b")
-    fetch_second(engine, feed_server, "a")
+    both_drop_an_event(monkeypatch, engine, feed_server)
 
     results = retain(engine, providers=["second"], extra_plugins=PLUGINS)
 
