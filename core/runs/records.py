@@ -108,7 +108,9 @@ def lock_holder(*, session: Session, provider: str) -> FetchRun | None:
 
 def lock_held_text(holder: FetchRun | None) -> str:
     if holder is None:
-        return f"{LOCK_HELD} (no live run recorded: it is starting or stopping)"
+        return (
+            f"{LOCK_HELD} (no fetch run recorded: a run starting or stopping, or a retention pass)"
+        )
     lease = holder.lease_expires_at.isoformat() if holder.lease_expires_at else "unknown"
     return (
         f"{LOCK_HELD} (run {holder.id} on {holder.holder or 'unknown host'}, "

@@ -362,6 +362,7 @@ def test_a_fetch_while_retention_holds_the_lock_is_skipped_as_lock_held(
     [skipped] = fetches
     assert (skipped.outcome, skipped.reason) == ("skipped", "lock_held")
     assert skipped.error is not None and skipped.error.startswith(LOCK_HELD)
+    assert "or a retention pass" in skipped.error  # an operator reading it knows who holds it
     assert feed_server.hits("/fever") == hits  # the provider was not downloaded
     with Session(engine) as session:
         run = session.get(FetchRun, skipped.run_id)
