@@ -37,10 +37,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
         if not result.policy.active:
             continue
         counts = result.counts.as_dict()
-        if args.dry_run:
-            moves = ", ".join(f"would {VERBS[stage]} {n}" for stage, n in counts.items())
-        else:
-            moves = ", ".join(f"{n} {stage}" for stage, n in counts.items())
+        days = result.policy.days()
+        parts = []
+        for moved, n in counts.items():
+            stage = VERBS[moved]
+            if days[stage] is None:
+                parts.append(f"{stage} off")
+            else:
+                parts.append(f"would {stage} {n}" if args.dry_run else f"{n} {moved}")
+        moves = ", ".join(parts)
         if result.counts.archive_file:
             moves += f" (archive {result.counts.archive_file})"
         fields = {"provider": result.provider, "dry_run": args.dry_run, **counts}

@@ -38,6 +38,17 @@ def three_absent(monkeypatch: pytest.MonkeyPatch, engine: Engine, feed_server: F
     age_absent(engine, 5, 4)
 
 
+def test_a_stage_left_unset_is_reported_off_not_as_zero(
+    three_absent: None, database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "MARQUEE_RETENTION_HIDE_AFTER_DAYS": "0"}
+
+    dry = marquee("retention", "--dry-run", cwd=tmp_path, **env)
+
+    assert dry.returncode == 0, dry.stderr
+    assert "fever: would hide 3, archive off, purge off" in dry.stdout
+
+
 def test_dry_run_reports_what_the_real_run_then_does(
     three_absent: None, database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
