@@ -3,11 +3,6 @@
 40 threads waited on 15 connections until the pool timeout failed them)."""
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +11,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tests.support.events import event, store
+from tests.support.serving import marquee_serve
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 ORIGIN = datetime(2021, 3, 1)
 CONCURRENT = 300
 
@@ -46,32 +41,10 @@ def test_hundreds_of_concurrent_searches_are_all_answered(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
     store(engine, [event(f"e{n}", ORIGIN + timedelta(hours=n)) for n in range(3000)])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [MARQUEE, "serve", "--port", str(port), "--workers", "1"],
-            env={**os.environ, "DATABASE_URL": database_url},
-            cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with marquee_serve(tmp_path, {"DATABASE_URL": database_url}) as served:
         # Every request a different window: none can be answered from the cache.
-        cold = asyncio.run(storm(base, [window(n * 7) for n in range(CONCURRENT)]))
-        hot = asyncio.run(storm(base, [window(5)] * CONCURRENT))
-    finally:
-        process.terminate()
-        process.wait(30)
+        cold = asyncio.run(storm(served.base, [window(n * 7) for n in range(CONCURRENT)]))
+        hot = asyncio.run(storm(served.base, [window(5)] * CONCURRENT))
 
     assert cold == [200] * CONCURRENT, sorted(set(cold))
     assert hot == [200] * CONCURRENT, sorted(set(hot))

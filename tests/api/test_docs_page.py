@@ -4,9 +4,7 @@ real browser with every non-loopback host unreachable renders the /search operat
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +14,9 @@ from fastapi.testclient import TestClient
 
 from core.store.migrate import upgrade
 from tests.core.scheduling.conftest import stop_process, wait_for
+from tests.support.serving import MARQUEE, free_port
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -4,9 +4,7 @@ mid-statement: every request still ends within DATABASE_CONNECT_TIMEOUT_SECONDS 
 parameters."""
 
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +18,11 @@ from sqlalchemy.engine import Engine
 
 from tests.support.events import event, store
 from tests.support.feed_server import FeedServer
+from tests.support.serving import MARQUEE, marquee_serve
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 TIMEOUT = 1.0
 UNAVAILABLE = {
     "error": {
@@ -64,39 +62,15 @@ def server(
             for n in range(200)
         ],
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path / "serve.log"
     env = {
-        **os.environ,
         "DATABASE_URL": through(proxy, database_url),
         "DATABASE_CONNECT_TIMEOUT_SECONDS": str(TIMEOUT),
     }
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [MARQUEE, "serve", "--port", str(port), "--workers", "1"],
-            env=env, cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield base, log
-    finally:
-        proxy.thaw()
-        process.terminate()
+    with marquee_serve(tmp_path, env) as served:
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield served.base, served.log
+        finally:
+            proxy.thaw()  # before the server stops: its shutdown waits for requests in flight
 
 
 def concurrently(client: httpx.Client, paths: list[str]) -> list[tuple[int, dict, float]]:

@@ -6,12 +6,7 @@ The peak is the server's own high-water mark (VmHWM, reset when it exec'd): the 
 counts the forked copy of this test process before the exec, which is larger than the server."""
 
 import hashlib
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
+from tests.support.serving import marquee_serve
+
 EVENTS = 40_000
 FULL_RANGE = 8
 BOUND_MB = 100
@@ -66,46 +62,21 @@ def test_eight_full_range_searches_at_once_stay_within_a_memory_bound(
         connection.execute(
             sa.text(SQLITE_ROWS if engine.dialect.name == "sqlite" else POSTGRES_ROWS)
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [MARQUEE, "serve", "--port", str(port), "--workers", "1"],
-            env={**os.environ, "DATABASE_URL": database_url, "MARQUEE_LOG_LEVEL": "WARNING"},
-            cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                # A narrow search warms the process: imports, pools, statements.
-                if (
-                    httpx.get(
-                        f"{base}/search?starts_at=2020-06-01T00:00:00Z&ends_at=2020-06-02T00:00:00Z",
-                        timeout=5,
-                    ).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        before = memory_mb(process.pid, "VmRSS")
+    env = {"DATABASE_URL": database_url, "MARQUEE_LOG_LEVEL": "WARNING"}
+    # A narrow search warms the process: imports, pools, statements.
+    narrow = "/search?starts_at=2020-06-01T00:00:00Z&ends_at=2020-06-02T00:00:00Z"
+    with marquee_serve(tmp_path, env, ready_path=narrow) as served:
+        before = memory_mb(served.process.pid, "VmRSS")
         downloads = [
             subprocess.Popen(
-                ["curl", "-s", "--max-time", "180", f"{base}/search"], stdout=subprocess.PIPE
+                ["curl", "-s", "--max-time", "180", f"{served.base}/search"],
+                stdout=subprocess.PIPE,
             )
             for _ in range(FULL_RANGE)
         ]
         digests = {hashlib.sha256(d.communicate()[0]).hexdigest() for d in downloads}
-        last = httpx.get(f"{base}/search", timeout=120)
-        peak = memory_mb(process.pid, "VmHWM")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        last = httpx.get(f"{served.base}/search", timeout=120)
+        peak = memory_mb(served.process.pid, "VmHWM")
 
     assert last.status_code == 200
     assert len(last.json()["data"]["events"]) == EVENTS

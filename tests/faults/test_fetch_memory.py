@@ -18,8 +18,8 @@ import pytest
 from core.plugins.contract import ProviderSettings
 from tests.providers.fever.feeds import base_xml, event_xml
 from tests.support.fault_feed import FaultFeed, Reply, deflate_of_zeros, gzip_of_zeros
+from tests.support.serving import MARQUEE
 
-MARQUEE = str(Path(sys.executable).with_name("marquee"))
 PEAK_MB = 150
 DEFAULT_CAP = ProviderSettings.model_fields["max_bytes"].default
 GIB = 1 << 30

@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,7 @@ import sqlalchemy as sa
 
 from tests.providers.fever.feeds import FEED_PATH, fever_body
 from tests.support.feed_server import Answer, FeedServer
-
-MARQUEE = str(Path(sys.executable).parent / "marquee")
+from tests.support.serving import MARQUEE
 
 SECRET_PLUGIN = """
 from pydantic import SecretStr

@@ -6,7 +6,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,15 +17,9 @@ import sqlalchemy as sa
 from core.store.migrate import upgrade
 from tests.conftest import fixture_bytes
 from tests.support.feed_server import FeedServer
+from tests.support.serving import MARQUEE, free_port
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 STARTED = re.compile(r"INFO uvicorn\.error: Started server process \[(\d+)\]")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def children(pid: int) -> set[int]:

@@ -5,7 +5,6 @@ warnings, usage errors and uncaught exceptions. Real subprocesses, read line by 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,7 @@ from core.store.migrate import upgrade
 from tests.conftest import fixture_bytes
 from tests.core.scheduling.conftest import REDIS_URL, redis_prefix, wait_for  # noqa: F401
 from tests.support.feed_server import Answer, FeedServer
-
-MARQUEE = str(Path(sys.executable).parent / "marquee")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.serving import MARQUEE, free_port
 
 
 def json_lines(text: str, where: str) -> list[dict[str, Any]]:

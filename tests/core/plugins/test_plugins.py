@@ -4,7 +4,6 @@ validation that stops a bad configuration with one clear message naming the plug
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -17,8 +16,8 @@ from core.plugins.contract import Provider, ProviderSettings
 from core.plugins.hookspecs import hookimpl
 from core.plugins.registry import MisconfiguredProvider, load_registry
 from core.settings import Settings
+from tests.support.serving import MARQUEE
 
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 EMPTY_GROUP = "marquee_tests_no_plugins"
 
 

@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,11 +26,11 @@ from core.store.models import Event, EventTombstone, ProviderState, Trigger
 from core.store.search import search_events
 from tests.providers.fever.feeds import FEED_PATH, base_xml, event_xml, feed_xml
 from tests.support.feed_server import Answer, FeedServer
+from tests.support.serving import MARQUEE
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 TOMBSTONES = EventTombstone.__table__  # type: ignore[attr-defined]
 STATES = ProviderState.__table__  # type: ignore[attr-defined]
-MARQUEE = str(Path(sys.executable).parent / "marquee")
 
 
 # --- feeds -----------------------------------------------------------------------------------------

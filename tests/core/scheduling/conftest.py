@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from core.settings import Settings
 from core.store.db import transaction
 from core.store.models import FetchRun
 from tests.support.feed_server import FeedServer
+from tests.support.serving import free_port
 
 REDIS_URL = os.environ.get("MARQUEE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,12 +149,6 @@ def insert_run(engine: Engine, outcome: str, *, days_ago: float, provider: str =
                 outcome=outcome,
             )
         )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def marquee_env(env: dict[str, str]) -> dict[str, str]:

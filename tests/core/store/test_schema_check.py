@@ -3,7 +3,6 @@
 import logging
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import sqlalchemy as sa
 
 from core.errors import ConfigError
 from core.store.migrate import require_current_schema, schema_revisions, upgrade
-
-MARQUEE = str(Path(sys.executable).with_name("marquee"))
+from tests.support.serving import MARQUEE
 
 
 def test_schema_check_passes_on_a_migrated_database(database_url: str) -> None:
