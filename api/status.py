@@ -34,7 +34,7 @@ def _describe(entry: ProviderEntry) -> dict[str, Any]:
 def list_providers(request: Request, session: SessionDep, registry: RegistryDep) -> dict[str, Any]:
     """Every registered provider: plugin, schedule, last runs, failures, event counts, retention."""
     counts = event_counts(session=session)
-    states = retention_counts(session=session)
+    states = retention_counts(session=session, events=counts)
     settings = request.app.state.settings
     providers = [
         {

@@ -20,6 +20,7 @@ from core.plugins.registry import Registry
 from core.runs.history import all_time_tallies
 from core.runs.status import (
     RETENTION_STATES,
+    EventCounts,
     event_counts,
     retention_counts,
     retention_totals,
@@ -71,7 +72,7 @@ class StoreCollector(Collector):
                 live = running_runs(session=session)
                 events = event_counts(session=session)
                 successes = _last_successes(session)
-                states = retention_counts(session=session)
+                states = retention_counts(session=session, events=events)
                 retention = retention_totals(session=session)
         except SQLAlchemyError as exc:
             log.warning("metrics could not read the database: %s", exc.__class__.__name__)
@@ -174,16 +175,16 @@ def _live_metrics(live: list[FetchRun], *, now: datetime) -> Iterator[Metric]:
     yield from (oldest, lapsed)
 
 
-def _event_metrics(counts: dict[str, tuple[int, int]]) -> Iterator[Metric]:
+def _event_metrics(counts: dict[str, EventCounts]) -> Iterator[Metric]:
     stored = GaugeMetricFamily(
         "marquee_events_stored", "Events stored per provider", labels=["provider"]
     )
     searchable = GaugeMetricFamily(
         "marquee_events_searchable",
-        "Events /search can return (ever on sale) per provider",
+        "Events /search can return (ever on sale, not hidden) per provider",
         labels=["provider"],
     )
-    for provider, (total, on_sale) in sorted(counts.items()):
+    for provider, (total, on_sale, _) in sorted(counts.items()):
         stored.add_metric([provider], total)
         searchable.add_metric([provider], on_sale)
     yield from (stored, searchable)

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -76,22 +76,31 @@ def running_runs(*, session: Session) -> list[FetchRun]:
     return list(session.exec(select(FetchRun).where(FetchRun.outcome == Outcome.RUNNING)))
 
 
-def event_counts(*, session: Session) -> dict[str, tuple[int, int]]:
-    """Per provider: (events stored, events searchable)."""
-    query = select(Event.provider, sa.func.count(), sa.func.count().filter(searchable())).group_by(
-        Event.provider
-    )
-    return {provider: (stored, searchable) for provider, stored, searchable in session.exec(query)}
+class EventCounts(NamedTuple):
+    stored: int
+    searchable: int  # ever on sale and not hidden: what /search serves
+    hidden: int  # hidden by retention
+
+
+def event_counts(*, session: Session) -> dict[str, EventCounts]:
+    """Per provider, its stored events counted in one scan of the table."""
+    query = select(
+        Event.provider,
+        sa.func.count(),
+        sa.func.count().filter(searchable()),
+        sa.func.count().filter(col(Event.hidden_at).is_not(None)),
+    ).group_by(Event.provider)
+    return {provider: EventCounts(*counts) for provider, *counts in session.exec(query)}
 
 
 def provider_status(
-    *, session: Session, provider: str, counts: dict[str, tuple[int, int]] | None = None
+    *, session: Session, provider: str, counts: dict[str, EventCounts] | None = None
 ) -> ProviderRunStatus:
     counts = event_counts(session=session) if counts is None else counts
     last = latest_run(session, provider)
     success = latest_run(session, provider, Outcome.SUCCESS)
     failure = latest_run(session, provider, *FAILURE_OUTCOMES)
-    stored, searchable = counts.get(provider, (0, 0))
+    stored, searchable, _ = counts.get(provider, EventCounts(0, 0, 0))
     holder = lock_holder(session=session, provider=provider)
     return ProviderRunStatus(
         last_run=run_summary(last) if last else None,
@@ -111,15 +120,15 @@ def provider_status(
 RETENTION_STATES = ("active", "hidden", "archived")
 
 
-def retention_counts(*, session: Session) -> dict[str, dict[str, int]]:
-    """Per provider: events stored and served (active), stored and hidden, archived (tombstones)."""
-    counts: dict[str, dict[str, int]] = {}
-    hidden = col(Event.hidden_at).is_not(None)
-    stored = select(
-        Event.provider, sa.func.count().filter(sa.not_(hidden)), sa.func.count().filter(hidden)
-    ).group_by(Event.provider)
-    for provider, active, hidden_count in session.exec(stored):
-        counts[provider] = {"active": active, "hidden": hidden_count, "archived": 0}
+def retention_counts(
+    *, session: Session, events: dict[str, EventCounts]
+) -> dict[str, dict[str, int]]:
+    """Per provider: events stored and served (active), stored and hidden, archived (tombstones);
+    `events` is what `event_counts` read."""
+    counts = {
+        provider: {"active": tally.stored - tally.hidden, "hidden": tally.hidden, "archived": 0}
+        for provider, tally in events.items()
+    }
     archived = select(EventTombstone.provider, sa.func.count()).group_by(EventTombstone.provider)
     for provider, tombstones in session.exec(archived):
         counts.setdefault(provider, {"active": 0, "hidden": 0, "archived": 0})["archived"] = (

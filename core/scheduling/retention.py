@@ -8,6 +8,7 @@ renews the lock while it works, and is recorded in `retention_run` (a dry run is
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -118,7 +119,7 @@ def _run_locked(
     except LockUnavailable as exc:
         result.outcome, result.error = "failed", str(exc)
         log.error("retention not run: lock unavailable", extra={**extra, "error": str(exc)})
-        _record_not_run(context, result, trigger, started)
+        _record(context, result, trigger, started)
         return
     if not acquired:
         result.outcome = "failed"
@@ -129,11 +130,12 @@ def _run_locked(
             "retention waits for the next pass"
         )
         log.warning("retention not run: lock held", extra=extra)
-        _record_not_run(context, result, trigger, started)
+        _record(context, result, trigger, started)
         return
     renewal = _Renewal(lock, context.settings.MARQUEE_LEASE_SECONDS, stop)
     run_id = None
     try:
+        # Recorded running while it works, so /providers shows a pass in progress.
         with transaction(context.engine) as session:
             run = RetentionRun(
                 provider=result.provider, trigger=trigger, started_at=utcnow(), outcome="running"
@@ -148,45 +150,36 @@ def _run_locked(
     finally:
         renewal.stop()
         lock.release()
-    counts = result.counts
     if run_id is not None:
-        try:
-            with transaction(context.engine) as session:
-                run = session.get(RetentionRun, run_id)
-                assert run is not None
-                run.finished_at, run.outcome, run.error = utcnow(), result.outcome, result.error
-                run.hidden, run.archived, run.purged = counts.hidden, counts.archived, counts.purged
-                run.archive_file = str(counts.archive_file) if counts.archive_file else None
-        except SQLAlchemyError as exc:
-            log.error(
-                "retention pass not recorded: database error",
-                extra={**extra, "error": database_error_text(exc)},
-            )
+        _record(context, result, trigger, started, run_id=run_id)
     level = logging.ERROR if result.failed else logging.INFO
     log.log(
         level,
         "retention finished" if not result.failed else "retention failed",
-        extra={**extra, **counts.as_dict(), "error": result.error},
+        extra={**extra, **result.counts.as_dict(), "error": result.error},
     )
 
 
-def _record_not_run(
-    context: JobContext, result: RetentionResult, trigger: Trigger, started: datetime
+def _record(
+    context: JobContext,
+    result: RetentionResult,
+    trigger: Trigger,
+    started: datetime,
+    *,
+    run_id: uuid.UUID | None = None,
 ) -> None:
-    """A pass that never got its lock is recorded as failed all the same: /providers and the
-    metrics show it, not only a log line."""
+    """Close the pass's `running` record with its outcome and counts; a pass that never got its
+    lock (no `run_id`) is recorded failed all the same, so /providers and the metrics show it."""
+    counts = result.counts
     try:
         with transaction(context.engine) as session:
-            session.add(
-                RetentionRun(
-                    provider=result.provider,
-                    trigger=trigger,
-                    started_at=started,
-                    finished_at=utcnow(),
-                    outcome=result.outcome,
-                    error=result.error,
-                )
-            )
+            run = session.get(RetentionRun, run_id) if run_id is not None else None
+            if run is None:
+                run = RetentionRun(provider=result.provider, trigger=trigger, started_at=started)
+                session.add(run)
+            run.finished_at, run.outcome, run.error = utcnow(), result.outcome, result.error
+            run.hidden, run.archived, run.purged = counts.hidden, counts.archived, counts.purged
+            run.archive_file = str(counts.archive_file) if counts.archive_file else None
     except SQLAlchemyError as exc:
         log.error(
             "retention pass not recorded: database error",
@@ -195,15 +188,12 @@ def _record_not_run(
 
 
 def _acquire(lock: RunLock, stop: threading.Event | None = None) -> bool:
+    """Take the lock, waiting up to LOCK_WAIT_SECONDS; False when it stayed held or `stop` was set."""
+    stopping = stop if stop is not None else threading.Event()
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while not lock.acquire():
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or stopping.wait(LOCK_POLL_SECONDS):
             return False
-        if stop is not None:
-            if stop.wait(LOCK_POLL_SECONDS):
-                return False
-        else:
-            time.sleep(LOCK_POLL_SECONDS)
     return True
 
 

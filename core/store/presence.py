@@ -114,21 +114,20 @@ def record_presence(session: Session, *, provider: str, now: datetime, inserted:
 def _take_tombstones(session: Session, *, provider: str, now: datetime) -> None:
     """Events this fetch inserted that had been archived: on sale if they ever were; their
     tombstones go (their ids are their keys', so they already have their old ids)."""
-    new = sa.select(EVENTS.c.id).where(EVENTS.c.provider == provider, EVENTS.c.first_seen_at == now)
+    # Only events this fetch inserted have its time as their first sighting.
+    inserted_now = sa.and_(EVENTS.c.provider == provider, EVENTS.c.first_seen_at == now)
     ever = sa.select(TOMBSTONES.c.id).where(
         TOMBSTONES.c.provider == provider, TOMBSTONES.c.ever_on_sale
     )
     session.execute(
         sa.update(EVENTS)
         .where(
-            EVENTS.c.provider == provider,
-            EVENTS.c.first_seen_at == now,
-            sa.not_(EVENTS.c.ever_on_sale),
-            EVENTS.c.id.in_(ever.scalar_subquery()),
+            inserted_now, sa.not_(EVENTS.c.ever_on_sale), EVENTS.c.id.in_(ever.scalar_subquery())
         )
         .values(ever_on_sale=True)
         .execution_options(synchronize_session=False)
     )
+    new = sa.select(EVENTS.c.id).where(inserted_now)
     session.execute(
         sa.delete(TOMBSTONES)
         .where(TOMBSTONES.c.provider == provider, TOMBSTONES.c.id.in_(new.scalar_subquery()))
