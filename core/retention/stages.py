@@ -20,9 +20,10 @@ import gzip
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import batched
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,12 @@ from sqlmodel import Session
 from core.errors import MarqueeError
 from core.retention.policy import RetentionPolicy
 from core.store.db import transaction
-from core.store.models import Event, EventTombstone, ProviderState, UTCDateTime, utcnow
+from core.store.models import Event, EventTombstone, UTCDateTime, utcnow
+from core.store.presence import last_success_at
 from core.store.version import bump_data_version
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 TOMBSTONES = EventTombstone.__table__  # type: ignore[attr-defined]
-STATES = ProviderState.__table__  # type: ignore[attr-defined]
 ARCHIVE_SUFFIX = ".jsonl.gz"
 PARTIAL_SUFFIX = ".partial"
 
@@ -59,12 +60,6 @@ class StageCounts:
 
     def as_dict(self) -> dict[str, int]:
         return {"hidden": self.hidden, "archived": self.archived, "purged": self.purged}
-
-
-def last_success_at(session: Session, provider: str) -> datetime | None:
-    return session.execute(
-        sa.select(STATES.c.last_success_at).where(STATES.c.provider == provider)
-    ).scalar()
 
 
 def _inactive(provider: str, cutoff: datetime) -> sa.ColumnElement[bool]:
@@ -143,7 +138,7 @@ class Pass:
             return 0, None
         self.counts.archive_file = path
         archived = 0
-        for ids in _batched(read_archive_ids(path), self.batch_size):
+        for ids in batched(read_archive_ids(path), self.batch_size):
             self.keep_going()
             with transaction(self.engine) as session:
                 done = _archive_rows(session, ids, where, now=self.now())
@@ -267,7 +262,7 @@ def _after(
 
 
 def _archive_rows(
-    session: Session, ids: list[uuid.UUID], where: sa.ColumnElement[bool], *, now: datetime
+    session: Session, ids: Sequence[uuid.UUID], where: sa.ColumnElement[bool], *, now: datetime
 ) -> int:
     """Delete the still-inactive events among `ids`, leaving their tombstones; how many."""
     matching = sa.and_(EVENTS.c.id.in_(ids), where)
@@ -285,17 +280,6 @@ def _archive_rows(
     return session.execute(
         sa.delete(EVENTS).where(matching).execution_options(synchronize_session=False)
     ).rowcount
-
-
-def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -353,8 +337,6 @@ def _parsers() -> dict[str, Callable[[Any], Any]]:
             parsers[column.name] = uuid.UUID
         elif isinstance(column.type, UTCDateTime):
             parsers[column.name] = _aware
-        elif python is datetime:
-            parsers[column.name] = datetime.fromisoformat
         elif python is date:
             parsers[column.name] = date.fromisoformat
         elif python is time:
@@ -427,12 +409,12 @@ def restore(engine: Engine, path: Path) -> tuple[int, int]:
         insert = (
             postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
-        for rows in _batched(read_archive(path), RESTORE_ROWS):
+        for rows in batched(read_archive(path), RESTORE_ROWS):
             seen += len(rows)
             for row in rows:
                 row["hidden_at"] = None
             result = session.execute(
-                insert(EVENTS).values(rows).on_conflict_do_nothing().returning(EVENTS.c.id)
+                insert(EVENTS).values(list(rows)).on_conflict_do_nothing().returning(EVENTS.c.id)
             )
             back = list(result.scalars())
             restored += len(back)

@@ -71,13 +71,18 @@ def _not_in_fetch(dialect: str) -> sa.ColumnElement[bool]:
     return EVENTS.c.id.not_in(_seen_ids(dialect))
 
 
+def last_success_at(session: Session, provider: str) -> datetime | None:
+    """The time of `provider`'s latest successful fetch (its events' sighting time), if any."""
+    return session.execute(
+        sa.select(STATES.c.last_success_at).where(STATES.c.provider == provider)
+    ).scalar()
+
+
 def record_presence(session: Session, *, provider: str, now: datetime, inserted: int) -> Presence:
     """Mark who dropped out of and who came back into `provider`'s feed with this fetch, stamped
     `now`, and make `now` its latest successful fetch."""
     dialect = session.get_bind().dialect.name
-    previous = session.execute(
-        sa.select(STATES.c.last_success_at).where(STATES.c.provider == provider)
-    ).scalar()
+    previous = last_success_at(session, provider)
     of_provider = EVENTS.c.provider == provider
     if dialect == "postgresql":
         # The fetch's temporary tables have no statistics and the event table's may predate this
